@@ -1,0 +1,123 @@
+"""Generate rewrite/catalog.json from the installed Keras (imports Keras; dev tool).
+
+Run `python -m rewrite._catalog_gen` after upgrading Keras; a test fails when the
+shipped catalogue no longer matches the installed Keras.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+# Kinds of values a field takes, for fields whose default does not tell.
+KIND_BY_NAME = {
+    "units": "positive_int",
+    "filters": "positive_int",
+    "num_heads": "positive_int",
+    "key_dim": "positive_int",
+    "value_dim": "positive_int",
+    "input_dim": "positive_int",
+    "output_dim": "positive_int",
+    "depth_multiplier": "positive_int",
+    "groups": "positive_int",
+    "activation": "activation",
+    "recurrent_activation": "activation",
+    "rate": "unit_float",
+    "dropout": "unit_float",
+    "recurrent_dropout": "unit_float",
+    "momentum": "number",
+    "epsilon": "number",
+    "stddev": "number",
+    "kernel_size": "int_or_tuple",
+    "strides": "int_or_tuple",
+    "pool_size": "int_or_tuple",
+    "dilation_rate": "int_or_tuple",
+    "padding": "padding",
+    "name": "str",
+    "trainable": "bool",
+    "use_bias": "bool",
+}
+
+BASE_FIELDS = {"name": "str", "trainable": "bool", "dtype": "any", "activity_regularizer": "any"}
+
+
+def _kind(name: str, param: inspect.Parameter) -> str:
+    if name in KIND_BY_NAME:
+        return KIND_BY_NAME[name]
+    default = param.default
+    if default is inspect.Parameter.empty or default is None:
+        return "any"
+    if isinstance(default, bool):
+        return "bool"
+    if isinstance(default, int):
+        return "int"
+    if isinstance(default, float):
+        return "number"
+    if isinstance(default, str):
+        return "str"
+    return "any"
+
+
+def _fields(cls: type) -> dict[str, str]:
+    fields = dict(BASE_FIELDS)
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or klass.__module__.split(".")[0] not in ("keras",):
+            continue
+        try:
+            sig = inspect.signature(init)
+        except (TypeError, ValueError):
+            continue
+        if klass is not cls and klass.__name__ not in ("Conv", "BaseConv", "BaseDepthwiseConv", "BaseSeparableConv", "BasePooling", "BaseGlobalPooling", "RNN"):
+            continue
+        for name, param in sig.parameters.items():
+            if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            fields[name] = _kind(name, param)
+    return dict(sorted(fields.items()))
+
+
+def _portable(klass: type) -> bool:
+    """Bases that are part of Keras itself, not of one backend or of the trainer."""
+    module = klass.__module__
+    return module.startswith("keras") and not module.startswith(
+        ("keras.src.backend", "keras.src.trainers", "keras.src.saving")
+    )
+
+
+def generate() -> dict[str, Any]:
+    import keras
+
+    classes: dict[str, Any] = {}
+    from keras.src.models.functional import Functional
+
+    sources = [("keras.layers", keras.layers), ("keras.models", keras.models)]
+    for module_name, module in sources:
+        names = sorted(dir(module)) + (["Functional"] if module is keras.models else [])
+        for attr in names:
+            obj = Functional if attr == "Functional" else getattr(module, attr)
+            if not inspect.isclass(obj) or not issubclass(obj, keras.layers.Layer):
+                continue
+            if attr != obj.__name__:
+                continue  # an alias of a class listed under its own name
+            bases = [k.__name__ for k in obj.__mro__ if _portable(k)]
+            classes[attr] = {"module": module_name, "bases": bases, "fields": _fields(obj)}
+    from keras.src.activations import ALL_OBJECTS_DICT
+
+    activations = sorted(k for k, v in ALL_OBJECTS_DICT.items() if callable(v))
+    return {"keras_version": keras.__version__, "classes": classes, "activations": activations}
+
+
+def main(argv: list[str]) -> int:
+    target = Path(__file__).with_name("catalog.json")
+    data = generate()
+    target.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {target} ({len(data['classes'])} classes, Keras {data['keras_version']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

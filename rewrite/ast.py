@@ -1,0 +1,295 @@
+"""The abstract syntax tree of the rule language: one pydantic model per grammar rule.
+
+The tree is plain data. It is built by :mod:`rewrite.parsing` and read by the
+checker and the planner; nothing in here knows about Keras.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Node(BaseModel):
+    """Base of every AST node: frozen, with the source position it came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line: int = 0
+    column: int = 0
+
+
+# ------------------------------------------------------------------ expressions
+
+
+class Number(Node):
+    kind: Literal["number"] = "number"
+    value: float | int
+
+
+class String(Node):
+    kind: Literal["string"] = "string"
+    value: str
+
+
+class Bool(Node):
+    kind: Literal["bool"] = "bool"
+    value: bool
+
+
+class NoneValue(Node):
+    kind: Literal["none"] = "none"
+
+
+class BareName(Node):
+    """A bare identifier used as a value; it stands for the string of the same text."""
+
+    kind: Literal["bare_name"] = "bare_name"
+    name: str
+
+
+class FieldRef(Node):
+    """`@field`: the matched layer's own value of a field."""
+
+    kind: Literal["field_ref"] = "field_ref"
+    name: str
+
+
+class ParamRef(Node):
+    """`$name`: the value of a declared parameter."""
+
+    kind: Literal["param_ref"] = "param_ref"
+    name: str
+
+
+class BinOp(Node):
+    kind: Literal["binop"] = "binop"
+    op: Literal["+", "-", "*", "/", "//"]
+    left: Expr
+    right: Expr
+
+
+class Neg(Node):
+    kind: Literal["neg"] = "neg"
+    operand: Expr
+
+
+class TupleValue(Node):
+    kind: Literal["tuple"] = "tuple"
+    items: list[Expr]
+
+
+class ListValue(Node):
+    kind: Literal["list"] = "list"
+    items: list[Expr]
+
+
+Expr = Annotated[
+    Union[
+        Number,
+        String,
+        Bool,
+        NoneValue,
+        BareName,
+        FieldRef,
+        ParamRef,
+        BinOp,
+        Neg,
+        TupleValue,
+        ListValue,
+    ],
+    Field(discriminator="kind"),
+]
+
+# ------------------------------------------------------------------- selectors
+
+CompareOp = Literal["=", "!=", "<", "<=", ">", ">="]
+
+
+class Glob(Node):
+    kind: Literal["glob"] = "glob"
+    pattern: str
+
+
+class Regex(Node):
+    kind: Literal["regex"] = "regex"
+    pattern: str
+    flags: str = ""
+
+
+class Compare(Node):
+    """`field OP value`, e.g. `filters >= 64`."""
+
+    kind: Literal["compare"] = "compare"
+    field: str
+    op: CompareOp
+    value: Expr
+
+
+class TextMatch(Node):
+    """`field ~ "glob*"`, `field ~ /regex/` and their negations with `!~`."""
+
+    kind: Literal["text_match"] = "text_match"
+    field: str
+    negated: bool = False
+    pattern: Annotated[Union[Glob, Regex], Field(discriminator="kind")]
+
+
+class Member(Node):
+    """`field in [a, b]` and `field not in [a, b]`."""
+
+    kind: Literal["member"] = "member"
+    field: str
+    negated: bool = False
+    values: Expr
+
+
+Predicate = Annotated[Union[Compare, TextMatch, Member], Field(discriminator="kind")]
+
+
+class Selector(Node):
+    """A layer selector: a class name, `*`, or alternatives, with optional predicates."""
+
+    classes: list[str] = Field(default_factory=list)
+    """Class names; empty means any class (`*`)."""
+    alternatives: list[Selector] = Field(default_factory=list)
+    predicates: list[Predicate] = Field(default_factory=list)
+
+    def text(self) -> str:
+        """The selector written back in rule syntax (for messages and reports)."""
+        if self.alternatives:
+            base = "(" + " | ".join(alt.text() for alt in self.alternatives) + ")"
+        else:
+            base = self.classes[0] if self.classes else "*"
+        if self.predicates:
+            base += "[" + ", ".join(_predicate_text(p) for p in self.predicates) + "]"
+        return base
+
+
+def _predicate_text(p: Compare | TextMatch | Member) -> str:
+    if isinstance(p, Compare):
+        return f"{p.field} {p.op} {expr_text(p.value)}"
+    if isinstance(p, TextMatch):
+        op = "!~" if p.negated else "~"
+        pat = f'"{p.pattern.pattern}"' if isinstance(p.pattern, Glob) else f"/{p.pattern.pattern}/"
+        return f"{p.field} {op} {pat}"
+    return f"{p.field} {'not in' if p.negated else 'in'} {expr_text(p.values)}"
+
+
+def expr_text(e: Expr) -> str:
+    """An expression written back in rule syntax."""
+    if isinstance(e, Number):
+        return repr(e.value)
+    if isinstance(e, String):
+        return f'"{e.value}"'
+    if isinstance(e, Bool):
+        return "true" if e.value else "false"
+    if isinstance(e, NoneValue):
+        return "none"
+    if isinstance(e, BareName):
+        return e.name
+    if isinstance(e, FieldRef):
+        return f"@{e.name}"
+    if isinstance(e, ParamRef):
+        return f"${e.name}"
+    if isinstance(e, BinOp):
+        return f"({expr_text(e.left)} {e.op} {expr_text(e.right)})"
+    if isinstance(e, Neg):
+        return f"-{expr_text(e.operand)}"
+    if isinstance(e, TupleValue):
+        inner = ", ".join(expr_text(i) for i in e.items)
+        return f"({inner},)" if len(e.items) == 1 else f"({inner})"
+    return "[" + ", ".join(expr_text(i) for i in e.items) + "]"
+
+
+# ------------------------------------------------------------------ statements
+
+WeightPolicy = Literal["keep", "reinit", "slice", "widen"]
+
+
+class SetField(Node):
+    """`SELECTOR.FIELD := EXPR [using weights=POLICY]`."""
+
+    kind: Literal["set_field"] = "set_field"
+    selector: Selector
+    field: str
+    value: Expr
+    policy: WeightPolicy | None = None
+    source: str = ""
+    """The statement's own text, for reports."""
+    file: str = "<string>"
+
+
+Statement = Annotated[Union[SetField], Field(discriminator="kind")]
+
+
+class ExpectMatches(Node):
+    kind: Literal["expect_matches"] = "expect_matches"
+    op: CompareOp
+    count: int
+
+
+class ExpectOutputs(Node):
+    kind: Literal["expect_outputs"] = "expect_outputs"
+    outcome: Literal["equal", "changed"]
+    atol: float = 1e-5
+    rtol: float = 0.0
+
+
+Expect = Annotated[Union[ExpectMatches, ExpectOutputs], Field(discriminator="kind")]
+
+
+class Choice(Node):
+    kind: Literal["choice"] = "choice"
+    values: list[Expr]
+
+
+class Range(Node):
+    kind: Literal["range"] = "range"
+    low: Expr
+    high: Expr
+    step: Expr | None = None
+
+
+class Param(Node):
+    """`param NAME = DEFAULT [in SPACE]`."""
+
+    kind: Literal["param"] = "param"
+    name: str
+    default: Expr
+    space: Annotated[Union[Choice, Range], Field(discriminator="kind")] | None = None
+    file: str = "<string>"
+
+
+class Use(Node):
+    """`use "path.rw"`: include another rule file, relative to this one."""
+
+    kind: Literal["use"] = "use"
+    path: str
+
+
+class Rule(Node):
+    """`rule ID ["description"] { statements and expectations }`."""
+
+    kind: Literal["rule"] = "rule"
+    id: str
+    description: str | None = None
+    statements: list[Statement] = Field(default_factory=list)
+    expects: list[Expect] = Field(default_factory=list)
+    file: str = "<string>"
+
+
+class RuleFile(Node):
+    """One parsed `.rw` file, items in source order."""
+
+    path: str = "<string>"
+    uses: list[Use] = Field(default_factory=list)
+    params: list[Param] = Field(default_factory=list)
+    body: list[Annotated[Union[Rule, SetField], Field(discriminator="kind")]] = Field(
+        default_factory=list
+    )
+
+
+for _model in (BinOp, Neg, TupleValue, ListValue, Compare, Member, Selector, SetField, Range):
+    _model.model_rebuild()

@@ -1,0 +1,222 @@
+"""Static checks of rule files, before any model is loaded (no Keras import).
+
+Each finding is a :class:`~rewrite.errors.Diagnostic` with file:line:col and a
+message that says what to do. Unknown classes that are not a near miss of a Keras
+class are warnings here (they may be custom layers) and are checked again once a
+model is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rewrite import ast
+from rewrite.catalog import NONLINEAR_LAYERS, SETTABLE_SPECIAL, SPECIAL_FIELDS, Catalog, catalog
+from rewrite.errors import Diagnostic
+from rewrite.values import EvalError, evaluate, is_constant, param_refs
+
+
+def _selector_classes(sel: ast.Selector) -> list[ast.Selector]:
+    """The leaf selectors (each naming one class, or `*`) of a selector."""
+    if sel.alternatives:
+        return [leaf for alt in sel.alternatives for leaf in _selector_classes(alt)]
+    return [sel]
+
+
+class Checker:
+    def __init__(self, params: dict[str, ast.Param], cat: Catalog | None = None):
+        self.cat = cat or catalog()
+        self.params = params
+        self.found: list[Diagnostic] = []
+
+    def error(self, file: str, node: ast.Node, message: str, code: str = "check") -> None:
+        self.found.append(Diagnostic(file, node.line, node.column, message, "error", code))
+
+    def warn(self, file: str, node: ast.Node, message: str, code: str = "check") -> None:
+        self.found.append(Diagnostic(file, node.line, node.column, message, "warning", code))
+
+    # ---------------------------------------------------------------- classes
+
+    def known_fields(self, class_name: str | None) -> set[str] | None:
+        """Fields a selector on `class_name` may name; None when the class is unknown."""
+        if class_name is None:
+            return {f for c in self.cat.classes.values() for f in c.fields} | SPECIAL_FIELDS
+        if not self.cat.knows(class_name):
+            return None
+        fields: set[str] = set(SPECIAL_FIELDS)
+        for sub in self.cat.subclasses(class_name):
+            fields |= set(sub.fields)
+        return fields
+
+    def check_selector(self, file: str, sel: ast.Selector, inherited: list[ast.Predicate] | None = None) -> list[str | None]:
+        """Check class names and predicate fields; return the class names (None for `*`)."""
+        classes: list[str | None] = []
+        for leaf in _selector_classes(sel):
+            name = leaf.classes[0] if leaf.classes else None
+            if name is not None and not self.cat.knows(name):
+                hint = self.cat.suggest(name, set(self.cat.classes) | self.cat.base_names)
+                if hint:
+                    self.error(file, leaf, f"unknown layer class `{name}`; did you mean `{hint}`?", "unknown-class")
+                    continue
+                self.warn(
+                    file,
+                    leaf,
+                    f"`{name}` is not a Keras layer class; if it is a custom layer, it is checked when a model is given",
+                    "custom-class",
+                )
+            classes.append(name)
+            self._check_predicates(file, leaf.predicates, [name])
+        if sel.alternatives:
+            self._check_predicates(file, sel.predicates, classes)
+        return classes
+
+    def _check_predicates(self, file: str, predicates: Iterable[ast.Predicate], classes: list[str | None]) -> None:
+        for pred in predicates:
+            allowed: set[str] = set()
+            unknown = False
+            for name in classes:
+                fields = self.known_fields(name)
+                if fields is None:
+                    unknown = True
+                else:
+                    allowed |= fields
+            if unknown or pred.field in allowed:
+                continue
+            hint = self.cat.suggest(pred.field, allowed)
+            where = " | ".join(c or "*" for c in classes)
+            extra = f"; did you mean `{hint}`?" if hint else f"; fields of {where}: {', '.join(sorted(allowed))}"
+            self.error(file, pred, f"`{where}` has no field `{pred.field}`{extra}", "unknown-field")
+            for ref in param_refs(getattr(pred, "value", None) or getattr(pred, "values", ast.NoneValue())):
+                self.check_param_ref(file, ref)
+
+    # ------------------------------------------------------------- statements
+
+    def check_param_ref(self, file: str, ref: ast.ParamRef) -> None:
+        if ref.name not in self.params:
+            hint = self.cat.suggest(ref.name, set(self.params))
+            extra = f"; did you mean `${hint}`?" if hint else f"; declare it with `param {ref.name} = VALUE`"
+            self.error(file, ref, f"parameter `${ref.name}` is not declared{extra}", "unknown-param")
+
+    def check_set_field(self, stmt: ast.SetField) -> None:
+        file = stmt.file
+        classes = self.check_selector(file, stmt.selector)
+        for ref in param_refs(stmt.value):
+            self.check_param_ref(file, ref)
+        if stmt.field in SPECIAL_FIELDS - SETTABLE_SPECIAL:
+            self.error(file, stmt, f"`{stmt.field}` is read-only; it can be used in a selector but not set", "read-only")
+            return
+        kinds: set[str] = set()
+        for name in classes:
+            if name is None:
+                fields = self.known_fields(None) or set()
+                if stmt.field not in fields:
+                    self.error(file, stmt, f"no Keras layer has a field `{stmt.field}`", "unknown-field")
+                continue
+            if not self.cat.knows(name):
+                continue
+            subs = self.cat.subclasses(name)
+            accepting = [c for c in subs if stmt.field in c.fields or stmt.field in SETTABLE_SPECIAL]
+            if not accepting:
+                self.error(file, stmt, self._no_field_message(name, stmt.field, ast.expr_text(stmt.value)), "unknown-field")
+                continue
+            kinds |= {c.fields.get(stmt.field, "any") for c in accepting}
+        if stmt.policy == "widen" and stmt.field not in ("units", "filters"):
+            self.error(file, stmt, f"`using weights=widen` grows `units` or `filters`, not `{stmt.field}`", "bad-policy")
+        for kind in kinds:
+            self.check_value(file, stmt, stmt.field, kind)
+
+    def _no_field_message(self, class_name: str, field: str, value: str = "NEW") -> str:
+        if field == "activation" and class_name in NONLINEAR_LAYERS:
+            return (
+                f"`{class_name}` is a nonlinearity of its own and has no `activation` field; "
+                f"write `replace {class_name} with Activation({value})` instead"
+            )
+        fields = set()
+        for sub in self.cat.subclasses(class_name):
+            fields |= set(sub.fields)
+        hint = self.cat.suggest(field, fields)
+        if hint:
+            return f"`{class_name}` has no field `{field}`; did you mean `{hint}`?"
+        return f"`{class_name}` has no field `{field}`; its fields: {', '.join(sorted(fields))}"
+
+    def check_value(self, file: str, stmt: ast.SetField, field: str, kind: str) -> None:
+        candidates: list[tuple[ast.Node, Any]] = []
+        if is_constant(stmt.value):
+            try:
+                candidates.append((stmt.value, evaluate(stmt.value)))
+            except EvalError as exc:
+                self.error(file, stmt.value, str(exc), "bad-value")
+                return
+        elif isinstance(stmt.value, ast.ParamRef) and stmt.value.name in self.params:
+            param = self.params[stmt.value.name]
+            for expr in [param.default] + (param.space.values if isinstance(param.space, ast.Choice) else []):
+                if is_constant(expr):
+                    candidates.append((stmt.value, evaluate(expr)))
+        for node, value in candidates:
+            problem = value_problem(kind, value, self.cat)
+            if problem:
+                self.error(file, node, f"`{field} := {value!r}`: {problem}", "bad-value")
+
+
+def value_problem(kind: str, value: Any, cat: Catalog) -> str | None:
+    """Why `value` cannot be a value of a field of this kind; None when it can."""
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    is_num = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "positive_int" and not (is_int and value > 0):
+        return "expected a whole number greater than 0"
+    if kind == "int" and not is_int:
+        return "expected a whole number"
+    if kind == "number" and not is_num:
+        return "expected a number"
+    if kind == "unit_float" and not (is_num and 0 <= value < 1):
+        return "expected a number from 0 up to (not including) 1"
+    if kind == "bool" and not isinstance(value, bool):
+        return "expected true or false"
+    if kind == "str" and not isinstance(value, str):
+        return "expected a string"
+    if kind == "padding" and value not in ("valid", "same", "causal"):
+        return 'expected "valid", "same" or "causal"'
+    if kind == "int_or_tuple":
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in items):
+            return "expected a positive whole number or a tuple of them, e.g. (3, 3)"
+    if kind == "activation":
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            return "expected an activation name, e.g. relu, gelu, tanh"
+        if not cat.is_activation(value):
+            hint = cat.suggest(value, cat.activations)
+            extra = f"did you mean `{hint}`?" if hint else f"known: {', '.join(cat.activations)}"
+            return f"unknown activation `{value}`; {extra}"
+    return None
+
+
+def check_params(params: list[ast.Param], cat: Catalog | None = None) -> list[Diagnostic]:
+    """Defaults must evaluate to constants and lie in their declared space."""
+    found: list[Diagnostic] = []
+    for p in params:
+        exprs = [p.default]
+        if isinstance(p.space, ast.Choice):
+            exprs += p.space.values
+        elif isinstance(p.space, ast.Range):
+            exprs += [p.space.low, p.space.high] + ([p.space.step] if p.space.step else [])
+        for expr in exprs:
+            if not is_constant(expr):
+                found.append(Diagnostic(p.file, expr.line, expr.column, f"param `{p.name}`: values must be constants, not `{ast.expr_text(expr)}`", code="bad-param"))
+        if any(not is_constant(e) for e in exprs):
+            continue
+        default = evaluate(p.default)
+        if isinstance(p.space, ast.Choice):
+            choices = [evaluate(v) for v in p.space.values]
+            if default not in choices:
+                found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: default {default!r} is not one of its choices {choices!r}", code="bad-param"))
+        elif isinstance(p.space, ast.Range):
+            low, high = evaluate(p.space.low), evaluate(p.space.high)
+            numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high, default))
+            if not numbers:
+                found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: range bounds and default must be numbers", code="bad-param"))
+            elif not low <= default <= high:
+                found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: default {default!r} is outside range({low!r}, {high!r})", code="bad-param"))
+    return found

@@ -1,0 +1,103 @@
+"""Exceptions raised by keras-rewrite. Every message says what, where, and what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+class RewriteError(Exception):
+    """Base class of every error keras-rewrite raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding about a rule file: where it is, how bad, and what to do."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    severity: Literal["error", "warning"] = "error"
+    code: str = "check"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+        }
+
+
+class RuleSyntaxError(RewriteError):
+    """Rule text that does not parse. Carries file:line:col, the line, and a caret."""
+
+    def __init__(self, message: str, file: str, line: int, column: int, context: str, label: str | None = None):
+        self.file = file
+        self.line = line
+        self.column = column
+        self.context = context
+        self.label = label
+        self.message = message
+        super().__init__(f"{file}:{line}:{column}: {message}\n{context}")
+
+    @property
+    def diagnostic(self) -> Diagnostic:
+        return Diagnostic(self.file, self.line, self.column, self.message, code="syntax")
+
+
+class RuleCheckError(RewriteError):
+    """Rule text that parses but cannot be right: unknown classes, fields, params..."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = [d for d in diagnostics if d.severity == "error"]
+        self.warnings = [d for d in diagnostics if d.severity == "warning"]
+        lines = "\n".join(str(d) for d in self.diagnostics)
+        super().__init__(f"{len(self.diagnostics)} error(s) in the rules:\n{lines}")
+
+
+class MatchError(RewriteError):
+    """A statement matched too little or too much (under `--strict` or `expect matches`)."""
+
+
+class WeightPolicyError(RewriteError):
+    """A weight cannot be carried over under the statement's weight policy."""
+
+    def __init__(self, message: str, layer: str = "", weight: str = "", old_shape: tuple = (), new_shape: tuple = ()):
+        self.layer = layer
+        self.weight = weight
+        self.old_shape = old_shape
+        self.new_shape = new_shape
+        super().__init__(message)
+
+
+class InplaceError(RewriteError):
+    """A change that in-place mode refuses; the message points to clone mode."""
+
+
+class PlanError(RewriteError):
+    """A statement cannot be applied to a matched layer (bad value, unknown field...)."""
+
+
+@dataclass
+class ValidationFailure(RewriteError):
+    """Validation of the rewritten model failed; nothing was written.
+
+    `report` holds the full report, including which check failed and why.
+    """
+
+    message: str
+    report: Any = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ModelLoadError(RewriteError):
+    """A MODEL argument could not be loaded (bad path, bad `module:callable`...)."""

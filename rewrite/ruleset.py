@@ -1,0 +1,161 @@
+"""Rule sets: parsed files with their `use` includes resolved, checked, ready to apply.
+
+Loading and checking import no Keras; `RuleSet.apply` hands over to the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rewrite import ast
+from rewrite.checking import Checker, check_params
+from rewrite.errors import Diagnostic, RuleCheckError, RuleSyntaxError
+from rewrite.parsing import parse
+from rewrite.values import evaluate
+
+if TYPE_CHECKING:
+    from rewrite.report import RewriteResult
+
+
+@dataclass(frozen=True)
+class CompiledStatement:
+    """A statement with the rule it belongs to (None outside a rule block)."""
+
+    statement: ast.SetField
+    rule: ast.Rule | None
+    index: int
+
+
+@dataclass
+class RuleSet:
+    """Everything a set of rule files says, in file order, checked."""
+
+    files: list[ast.RuleFile] = field(default_factory=list)
+    params: dict[str, ast.Param] = field(default_factory=dict)
+    statements: list[CompiledStatement] = field(default_factory=list)
+    rules: list[ast.Rule] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    def defaults(self) -> dict[str, Any]:
+        return {name: evaluate(p.default) for name, p in self.params.items()}
+
+    def resolve_params(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        """Defaults overridden by `params`; unknown names are an error."""
+        values = self.defaults()
+        for name, value in (params or {}).items():
+            if name not in self.params:
+                known = ", ".join(sorted(self.params)) or "none are declared"
+                raise RuleCheckError([Diagnostic("<params>", 0, 0, f"unknown parameter `{name}` (declared: {known})")])
+            values[name] = value
+        return values
+
+    def apply(self, model: Any, **options: Any) -> RewriteResult:
+        """Rewrite `model` with these rules. See :func:`rewrite.apply` for the options."""
+        from rewrite.engine import run
+
+        return run(self, model, **options)
+
+    def plan(self, model: Any, params: dict[str, Any] | None = None) -> Any:
+        """A dry run: what each statement matches and would change, and near misses."""
+        from rewrite.engine import dry_run
+
+        return dry_run(self, model, params=params)
+
+
+class _Loader:
+    def __init__(self) -> None:
+        self.ruleset = RuleSet()
+        self.loaded: set[Path] = set()
+
+    def load_file(self, path: Path, chain: tuple[Path, ...] = ()) -> None:
+        path = path.resolve()
+        if path in chain:
+            cycle = " -> ".join(str(p) for p in (*chain, path))
+            raise RuleCheckError([Diagnostic(str(chain[-1]), 0, 0, f"`use` cycle: {cycle}; remove one of these `use` lines", code="use-cycle")])
+        if path in self.loaded:
+            return
+        try:
+            text = path.read_text("utf-8")
+        except OSError as exc:
+            where = str(chain[-1]) if chain else str(path)
+            raise RuleCheckError([Diagnostic(where, 0, 0, f"cannot read rule file {path}: {exc.strerror}", code="use-missing")]) from None
+        parsed = parse(text, str(path))
+        for use in parsed.uses:
+            target = (path.parent / use.path)
+            if not target.exists():
+                raise RuleCheckError([Diagnostic(str(path), use.line, use.column, f'`use "{use.path}"`: no such file {target}; paths are relative to this file', code="use-missing")])
+            self.load_file(target, (*chain, path))
+        self.loaded.add(path)
+        self.add(parsed)
+
+    def add(self, parsed: ast.RuleFile) -> None:
+        rs = self.ruleset
+        rs.files.append(parsed)
+        for p in parsed.params:
+            if p.name in rs.params:
+                first = rs.params[p.name]
+                rs.diagnostics.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}` is declared twice (first at {first.file}:{first.line})", code="duplicate-param"))
+                continue
+            rs.params[p.name] = p
+        for item in parsed.body:
+            if isinstance(item, ast.Rule):
+                if any(r.id == item.id for r in rs.rules):
+                    rs.diagnostics.append(Diagnostic(item.file, item.line, item.column, f"rule id `{item.id}` is used twice; rule ids must be unique", code="duplicate-rule"))
+                rs.rules.append(item)
+                for stmt in item.statements:
+                    rs.statements.append(CompiledStatement(stmt, item, len(rs.statements)))
+            else:
+                rs.statements.append(CompiledStatement(item, None, len(rs.statements)))
+
+    def finish(self) -> RuleSet:
+        rs = self.ruleset
+        rs.diagnostics.extend(check_params(list(rs.params.values())))
+        checker = Checker(rs.params)
+        for cs in rs.statements:
+            checker.check_set_field(cs.statement)
+        rs.diagnostics.extend(checker.found)
+        return rs
+
+
+def load(*paths: str | Path) -> RuleSet:
+    """Load, resolve and check rule files; raise on any error, keep warnings.
+
+    >>> rules = load("rules/examples/tanh-head.rw")  # doctest: +SKIP
+    >>> result = rules.apply(model, params={"act": "gelu"})  # doctest: +SKIP
+    """
+    rs = collect(*paths)
+    if rs.errors:
+        raise RuleCheckError(rs.diagnostics)
+    return rs
+
+
+def collect(*paths: str | Path) -> RuleSet:
+    """Like :func:`load` but keeps errors in `diagnostics` instead of raising (for `check`)."""
+    loader = _Loader()
+    for p in paths:
+        loader.load_file(Path(p))
+    return loader.finish()
+
+
+def from_text(text: str, file: str = "<string>") -> RuleSet:
+    """A checked rule set from rule text (no `use` of relative files)."""
+    loader = _Loader()
+    parsed = parse(text, file)
+    if parsed.uses:
+        use = parsed.uses[0]
+        raise RuleSyntaxError("`use` needs a rule file on disk; load it with rewrite.load(path)", file, use.line, use.column, "")
+    loader.add(parsed)
+    rs = loader.finish()
+    if rs.errors:
+        raise RuleCheckError(rs.diagnostics)
+    return rs
