@@ -1,0 +1,100 @@
+"""Every private Keras API keras-rewrite touches, in one place.
+
+Keras 3 keeps a functional model's call graph in private attributes. Each helper
+here names what it reads; tests/test_keras_private.py exercises each one so that a
+Keras upgrade that moves them fails loudly there, not deep inside a rewrite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+from keras.src.models.functional import Functional
+from keras.src.ops.function import make_node_key
+
+__all__ = [
+    "Functional",
+    "clone_with_cache",
+    "is_functional",
+    "model_calls",
+    "node_input_sources",
+    "reset_compiled_functions",
+    "sequential_functional",
+    "sublayers",
+]
+
+
+def is_functional(model: Any) -> bool:
+    return isinstance(model, Functional)
+
+
+def sequential_functional(model: keras.Sequential) -> Functional | None:
+    """The Functional graph a built Sequential model keeps (`_functional`), or None."""
+    return getattr(model, "_functional", None)
+
+
+def model_calls(model: Functional) -> Iterator[tuple[Any, int, Any]]:
+    """(operation, node_index, node) for each call that belongs to this model.
+
+    `op._inbound_nodes` lists the calls of every model that ever called the op; the
+    model's own are those whose key is in `model._nodes`.
+    """
+    own = model._nodes
+    for op in model._operations:
+        for index, node in enumerate(op._inbound_nodes):
+            if make_node_key(op, index) in own:
+                yield op, index, node
+
+
+def node_input_sources(node: Any) -> list[tuple[Any, int, int, Any]]:
+    """For each input tensor of a node: (source op, source node index, tensor index, tensor)."""
+    sources = []
+    for tensor in node.arguments.keras_tensors:
+        history = getattr(tensor, "_keras_history", None)
+        if history is None or history.operation is None:
+            continue
+        sources.append((history.operation, history.node_index, history.tensor_index, tensor))
+    return sources
+
+
+def node_call(node: Any) -> tuple[tuple, dict]:
+    """The positional and keyword arguments a node was called with."""
+    return node.arguments.args, node.arguments.kwargs
+
+
+def sublayers(layer: Any) -> list[Any]:
+    """Layers tracked directly inside a layer (composite layers, wrappers)."""
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def clone_with_cache(model: Any, clone_function: Any, call_function: Any = None) -> tuple[Any, dict[int, Any]]:
+    """`keras.models.clone_model(recursive=True)`, returning id(old layer) -> new layer.
+
+    The `cache` keyword is how clone_model shares clones across nested models; we
+    pass our own dict so nested layers can be paired with their originals.
+    """
+    cache: dict[int, Any] = {}
+    kwargs: dict[str, Any] = {"clone_function": clone_function, "recursive": True, "cache": cache}
+    if call_function is not None:
+        kwargs["call_function"] = call_function
+    new = keras.models.clone_model(model, **kwargs)
+    return new, cache
+
+
+def reset_compiled_functions(model: Any) -> list[str]:
+    """Drop the traced predict/train/test functions so the next call re-traces.
+
+    In-place edits of a layer are invisible to functions traced before them.
+    """
+    reset = []
+    for attr in ("predict_function", "train_function", "test_function"):
+        if getattr(model, attr, None) is not None:
+            setattr(model, attr, None)
+            reset.append(attr)
+    # The JAX trainer keeps its jitted step functions under these names.
+    for attr in ("_jax_state_synced",):
+        if hasattr(model, attr):
+            setattr(model, attr, True)
+    return reset

@@ -1,0 +1,229 @@
+"""The model's functional graph as a networkx.MultiDiGraph of layer calls.
+
+Nodes are calls (one layer called twice is two nodes); edges are tensors. Layers
+inside nested Functional and Sequential models appear with a slash path
+("backbone/conv1") and `parent` set to the enclosing model's path; the nested
+model itself is a node of kind "model" in its parent's graph.
+
+    >>> g = rewrite.graph(model)                       # doctest: +SKIP
+    >>> [d["path"] for _, d in g.nodes(data=True)]     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import networkx as nx
+
+from rewrite import _keras_private as kp
+
+
+@dataclass
+class LayerInfo:
+    """One layer (not one call): what matching and planning read."""
+
+    layer: Any
+    path: str
+    parent: str
+    index: int
+    config: dict[str, Any]
+    class_names: tuple[str, ...]
+    calls: list[str] = field(default_factory=list)
+
+    @property
+    def class_name(self) -> str:
+        return self.class_names[0]
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def is_model(self) -> bool:
+        return isinstance(self.layer, keras.Model)
+
+    def params(self) -> int:
+        try:
+            return int(self.layer.count_params()) if self.layer.built else 0
+        except ValueError:
+            return 0
+
+
+@dataclass
+class GraphView:
+    """The graph plus an index of layers by path, in topological order."""
+
+    model: Any
+    graph: nx.MultiDiGraph
+    layers: dict[str, LayerInfo]
+    by_class: dict[str, list[LayerInfo]]
+
+    def info_for(self, layer: Any) -> LayerInfo | None:
+        for info in self.layers.values():
+            if info.layer is layer:
+                return info
+        return None
+
+    def downstream(self, path: str) -> set[str]:
+        """Paths of layers fed, directly or not, by any call of the layer at `path`."""
+        out: set[str] = set()
+        for node in self.layers[path].calls:
+            for d in nx.descendants(self.graph, node):
+                out.add(self.graph.nodes[d]["path"])
+        out.discard(path)
+        return out
+
+
+def _class_names(obj: Any) -> tuple[str, ...]:
+    return tuple(k.__name__ for k in type(obj).__mro__ if k.__name__ not in ("object",))
+
+
+def _shape(tensor: Any) -> tuple | None:
+    shape = getattr(tensor, "shape", None)
+    return tuple(shape) if shape is not None else None
+
+
+class _Builder:
+    def __init__(self, model: Any):
+        self.model = model
+        self.graph = nx.MultiDiGraph(name=model.name)
+        self.layers: dict[str, LayerInfo] = {}
+
+    def node_id(self, path: str, call: int) -> str:
+        return f"{path}#{call}"
+
+    def add_layer(self, layer: Any, path: str, parent: str) -> LayerInfo:
+        if path not in self.layers:
+            try:
+                config = layer.get_config()
+            except Exception:  # a layer without a usable get_config still takes part
+                config = {}
+            self.layers[path] = LayerInfo(layer, path, parent, len(self.layers), config, _class_names(layer))
+        return self.layers[path]
+
+    def walk(self, model: Any, prefix: str) -> None:
+        functional = model if kp.is_functional(model) else None
+        if isinstance(model, keras.Sequential):
+            functional = kp.sequential_functional(model)
+            if functional is None:
+                self.walk_unbuilt_sequential(model, prefix)
+                return
+        if functional is None:
+            return
+        call_counts: dict[int, int] = {}
+        ids: dict[tuple[int, int], str] = {}
+        for op, node_index, node in kp.model_calls(functional):
+            path = f"{prefix}{op.name}"
+            is_input = isinstance(op, keras.layers.InputLayer)
+            if not is_input and not isinstance(op, keras.layers.Layer):
+                kind = "op"
+            elif is_input:
+                kind = "input"
+            elif isinstance(op, keras.Model):
+                kind = "model"
+            else:
+                kind = "layer"
+            call = call_counts.get(id(op), 0)
+            call_counts[id(op)] = call + 1
+            nid = self.node_id(path, call)
+            ids[(id(op), node_index)] = nid
+            info = None
+            if kind in ("layer", "model"):
+                info = self.add_layer(op, path, prefix.rstrip("/"))
+                info.calls.append(nid)
+            self.graph.add_node(
+                nid,
+                kind=kind,
+                cls=type(op).__name__,
+                name=op.name,
+                path=path,
+                parent=prefix.rstrip("/"),
+                call_index=call,
+                layer=op,
+                config=info.config if info else {},
+                output_shapes=[_shape(t) for t in node.outputs],
+            )
+            for position, (src, src_index, tensor_index, tensor) in enumerate(kp.node_input_sources(node)):
+                src_id = ids.get((id(src), src_index))
+                if src_id is None:
+                    continue
+                self.graph.add_edge(
+                    src_id,
+                    nid,
+                    shape=_shape(tensor),
+                    dtype=str(getattr(tensor, "dtype", "")),
+                    arg=position,
+                    tensor_index=tensor_index,
+                )
+            if kind == "model":
+                self.walk(op, f"{path}/")
+
+    def walk_unbuilt_sequential(self, model: Any, prefix: str) -> None:
+        previous = None
+        for layer in model.layers:
+            path = f"{prefix}{layer.name}"
+            info = self.add_layer(layer, path, prefix.rstrip("/"))
+            nid = self.node_id(path, 0)
+            info.calls.append(nid)
+            kind = "model" if isinstance(layer, keras.Model) else "layer"
+            self.graph.add_node(nid, kind=kind, cls=type(layer).__name__, name=layer.name, path=path, parent=prefix.rstrip("/"), call_index=0, layer=layer, config=info.config, output_shapes=[])
+            if previous is not None:
+                self.graph.add_edge(previous, nid, shape=None, dtype="", arg=0, tensor_index=0)
+            previous = nid
+            if kind == "model":
+                self.walk(layer, f"{path}/")
+
+
+def build_view(model: Any) -> GraphView:
+    """The graph view of a Functional or Sequential model (nested ones included)."""
+    if not isinstance(model, keras.Model) or not (kp.is_functional(model) or isinstance(model, keras.Sequential)):
+        raise TypeError(
+            "keras-rewrite works on Functional and Sequential models (and Functional subclasses). "
+            f"Received: {type(model).__name__}. A subclassed model has no graph to rewrite; "
+            "build it functionally or rewrite its get_config() instead."
+        )
+    builder = _Builder(model)
+    builder.walk(model, "")
+    by_class: dict[str, list[LayerInfo]] = {}
+    for info in builder.layers.values():
+        for name in info.class_names:
+            by_class.setdefault(name, []).append(info)
+    return GraphView(model, builder.graph, builder.layers, by_class)
+
+
+def graph(model: Any) -> nx.MultiDiGraph:
+    """A networkx.MultiDiGraph of the model's layer calls (see the module docstring)."""
+    return build_view(model).graph
+
+
+def to_text(g: nx.MultiDiGraph) -> str:
+    lines = []
+    for nid in nx.topological_sort(g):
+        data = g.nodes[nid]
+        preds = [g.nodes[p]["path"] for p, _ in g.in_edges(nid)]
+        shapes = ", ".join(str(s) for s in data.get("output_shapes") or [])
+        src = f" <- {', '.join(preds)}" if preds else ""
+        lines.append(f"{data['path']:<40} {data['cls']:<24} {shapes}{src}")
+    return "\n".join(lines)
+
+
+def to_dot(g: nx.MultiDiGraph) -> str:
+    lines = [f'digraph "{g.graph.get("name", "model")}" {{', "  node [shape=box];"]
+    for nid, data in g.nodes(data=True):
+        lines.append(f'  "{nid}" [label="{data["path"]}\\n{data["cls"]}"];')
+    for a, b, data in g.edges(data=True):
+        label = "x".join("?" if d is None else str(d) for d in (data.get("shape") or ()))
+        lines.append(f'  "{a}" -> "{b}" [label="{label}"];')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def to_json(g: nx.MultiDiGraph) -> dict[str, Any]:
+    nodes = [
+        {k: v for k, v in data.items() if k not in ("layer", "config")} | {"id": nid}
+        for nid, data in g.nodes(data=True)
+    ]
+    edges = [{"source": a, "target": b} | data for a, b, data in g.edges(data=True)]
+    return {"name": g.graph.get("name"), "nodes": nodes, "edges": edges}

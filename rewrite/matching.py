@@ -1,0 +1,159 @@
+"""Selectors evaluated on the graph view's layers.
+
+A layer's fields are its get_config() keys (as the plan has left them so far) plus
+`name`, `class`, `path`, `params`, `index` and `trainable`. Failing to match is
+data: each candidate whose class fits but a predicate does not becomes a near miss
+that says which predicates held and which one failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rewrite import ast
+from rewrite.graphview import GraphView, LayerInfo
+from rewrite.values import EvalError, compare, evaluate, member, show, text_match
+
+_MISSING = object()
+
+
+class FieldReader:
+    """Reads a layer's fields, seeing the plan's pending overrides first."""
+
+    def __init__(self, info: LayerInfo, overrides: Mapping[str, Any]):
+        self.info = info
+        self.overrides = overrides
+
+    def get(self, field: str, default: Any = _MISSING) -> Any:
+        info = self.info
+        if field in self.overrides:
+            return self.overrides[field]
+        if field == "name":
+            return info.name
+        if field == "class":
+            return info.class_name
+        if field == "path":
+            return info.path
+        if field == "params":
+            return info.params()
+        if field == "index":
+            return info.index
+        if field == "trainable":
+            return info.config.get("trainable", info.layer.trainable)
+        if field in info.config:
+            return info.config[field]
+        if default is not _MISSING:
+            return default
+        raise KeyError(field)
+
+    def has(self, field: str) -> bool:
+        return self.get(field, _MISSING) is not _MISSING
+
+    def __call__(self, field: str) -> Any:
+        """For `@field` in expressions: a clear error where the layer lacks the field."""
+        value = self.get(field, _MISSING)
+        if value is _MISSING:
+            fields = ", ".join(sorted(self.info.config))
+            raise EvalError(f"layer `{self.info.path}` ({self.info.class_name}) has no field `{field}`; its fields: {fields}")
+        return value
+
+
+@dataclass(frozen=True)
+class Verdict:
+    matched: bool
+    class_ok: bool
+    reason: str = ""
+
+
+def class_matches(sel: ast.Selector, info: LayerInfo) -> bool:
+    if sel.alternatives:
+        return any(class_matches(a, info) for a in sel.alternatives)
+    return not sel.classes or sel.classes[0] in info.class_names
+
+
+def _check_predicate(pred: ast.Predicate, fields: FieldReader, params: Mapping[str, Any]) -> tuple[bool, str]:
+    if not fields.has(pred.field):
+        return False, f"has no field `{pred.field}`"
+    actual = fields.get(pred.field)
+    try:
+        if isinstance(pred, ast.Compare):
+            expected = evaluate(pred.value, params, fields)
+            ok = compare(pred.field, pred.op, actual, expected)
+            want = f"{pred.op} {show(expected)}"
+        elif isinstance(pred, ast.TextMatch):
+            ok = text_match(pred.pattern, actual) != pred.negated
+            pat = f'"{pred.pattern.pattern}"' if isinstance(pred.pattern, ast.Glob) else f"/{pred.pattern.pattern}/"
+            want = f"{'!~' if pred.negated else '~'} {pat}"
+        else:
+            values = evaluate(pred.values, params, fields)
+            ok = member(pred.field, actual, values) != pred.negated
+            want = f"{'not in' if pred.negated else 'in'} {show(values)}"
+    except EvalError as exc:
+        return False, str(exc)
+    if ok:
+        return True, f"{pred.field} ok"
+    return False, f"{pred.field} is {show(actual)}, wanted {want}"
+
+
+def judge(sel: ast.Selector, info: LayerInfo, fields: FieldReader, params: Mapping[str, Any]) -> Verdict:
+    """Whether the selector matches the layer, and if not, why."""
+    if sel.alternatives:
+        verdicts = [judge(a, info, fields, params) for a in sel.alternatives]
+        fitting = [v for v in verdicts if v.class_ok]
+        if not fitting:
+            return Verdict(False, False, f"class {info.class_name} is none of {sel.text()}")
+        if not any(v.matched for v in fitting):
+            return Verdict(False, True, fitting[0].reason)
+        held = [f"class {info.class_name} ok"]
+    else:
+        if sel.classes and sel.classes[0] not in info.class_names:
+            return Verdict(False, False, f"class {info.class_name} is not {sel.classes[0]}")
+        held = [f"class {info.class_name} ok"]
+    for pred in sel.predicates:
+        ok, what = _check_predicate(pred, fields, params)
+        if not ok:
+            return Verdict(False, True, ", ".join([*held, what]))
+        held.append(what)
+    return Verdict(True, True, ", ".join(held))
+
+
+def candidates(sel: ast.Selector, view: GraphView) -> list[LayerInfo]:
+    """Layers whose class could match, from the class index (in topological order)."""
+    names: set[str] = set()
+
+    def collect(s: ast.Selector) -> bool:
+        if s.alternatives:
+            return all(collect(a) for a in s.alternatives)
+        if not s.classes:
+            return False
+        names.add(s.classes[0])
+        return True
+
+    if not collect(sel):
+        return list(view.layers.values())
+    seen: dict[str, LayerInfo] = {}
+    for name in names:
+        for info in view.by_class.get(name, []):
+            seen[info.path] = info
+    return sorted(seen.values(), key=lambda i: i.index)
+
+
+def select(
+    sel: ast.Selector,
+    view: GraphView,
+    overrides_for: Callable[[str], Mapping[str, Any]],
+    params: Mapping[str, Any],
+) -> tuple[list[LayerInfo], list[tuple[LayerInfo, str]]]:
+    """(matched layers, near misses with their reason), both in topological order."""
+    matched: list[LayerInfo] = []
+    near: list[tuple[LayerInfo, str]] = []
+    for info in candidates(sel, view):
+        fields = FieldReader(info, overrides_for(info.path))
+        verdict = judge(sel, info, fields, params)
+        if verdict.matched:
+            matched.append(info)
+        elif verdict.class_ok:
+            near.append((info, verdict.reason))
+    return matched, near

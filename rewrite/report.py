@@ -1,0 +1,153 @@
+"""What a rewrite did, as frozen pydantic data: printable, JSON-serializable.
+
+`RewriteReport` answers: which layers each statement matched and changed (old ->
+new), which it skipped and why, which weights were copied, re-initialized or
+sliced, what validation found, and how far the outputs moved.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-friendly copy of a config value (tuples as lists, objects by name)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if hasattr(value, "item"):
+        return value.item()
+    return getattr(value, "__name__", None) or str(value)
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FieldChange(Frozen):
+    layer: str
+    field: str
+    old: Any
+    new: Any
+
+    @field_serializer("old", "new")
+    def _ser(self, v: Any) -> Any:
+        return jsonable(v)
+
+
+class Skip(Frozen):
+    layer: str
+    reason: str
+
+
+class NearMiss(Frozen):
+    layer: str
+    reason: str
+    """Which predicates held and which one failed."""
+
+
+class StatementReport(Frozen):
+    index: int
+    source: str
+    file: str
+    line: int
+    rule: str | None = None
+    matches: list[str] = Field(default_factory=list)
+    changes: list[FieldChange] = Field(default_factory=list)
+    skips: list[Skip] = Field(default_factory=list)
+    near_misses: list[NearMiss] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class WeightAction(Frozen):
+    layer: str
+    weight: str
+    action: Literal["copied", "reinitialized", "sliced", "unchanged"]
+    old_shape: list[int] | None = None
+    new_shape: list[int] | None = None
+
+
+class WeightSummary(Frozen):
+    copied: int = 0
+    copied_values: int = 0
+    actions: list[WeightAction] = Field(default_factory=list)
+    """Every weight that was not simply copied (re-initialized or sliced)."""
+
+
+class CheckResult(Frozen):
+    name: str
+    status: Literal["passed", "failed", "skipped"]
+    detail: str = ""
+
+
+class Drift(Frozen):
+    output: str
+    kind: Literal["output", "logits"]
+    max_abs: float
+    max_rel: float
+
+
+class Evaluation(Frozen):
+    original: dict[str, float]
+    rewritten: dict[str, float]
+
+
+class RewriteReport(Frozen):
+    mode: Literal["clone", "inplace", "plan"]
+    params: dict[str, Any] = Field(default_factory=dict)
+    statements: list[StatementReport] = Field(default_factory=list)
+    weights: WeightSummary = Field(default_factory=WeightSummary)
+    validation: list[CheckResult] = Field(default_factory=list)
+    drift: list[Drift] = Field(default_factory=list)
+    evaluation: Evaluation | None = None
+    notes: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)
+
+    @field_serializer("params")
+    def _ser_params(self, v: dict[str, Any]) -> Any:
+        return jsonable(v)
+
+    @property
+    def passed(self) -> bool:
+        """True when no validation check failed."""
+        return all(c.status != "failed" for c in self.validation)
+
+    @property
+    def changes(self) -> list[FieldChange]:
+        return [c for s in self.statements for c in s.changes]
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(self.model_dump_json())
+
+    def render(self) -> str:
+        from rewrite.render import render_report
+
+        return render_report(self)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+@dataclass(frozen=True)
+class RewriteResult:
+    """The rewritten model and the report that proves what changed."""
+
+    model: Any
+    report: RewriteReport
+
+    def save(self, path: str) -> None:
+        """Save the model as .keras, atomically: the file is whole or not there."""
+        from rewrite.saving import save_atomic
+
+        save_atomic(self.model, path)
