@@ -44,6 +44,18 @@ class Plan:
         edit = self.edits.get(path)
         return edit.overrides if edit else {}
 
+    def cause(self, path: str, view: GraphView) -> str:
+        """Which statements reshaped a layer: its own edits, or edits upstream of it."""
+        edit = self.edits.get(path)
+        indices = list(edit.statements) if edit else []
+        if not indices:
+            for other in self.edits.values():
+                if path in view.downstream(other.info.path):
+                    indices += other.statements
+        by_index = {s.index: s for s in self.statements}
+        found = [f"`{by_index[i].source}` ({by_index[i].file}:{by_index[i].line})" for i in dict.fromkeys(indices) if i in by_index]
+        return ", ".join(found) or "the rewrite"
+
     def policy_for(self, path: str, view: GraphView) -> str:
         """The policy for weight mismatches in a layer: its own edit's, or the most
         permissive of the edited layers upstream of it (whose change reshaped it)."""

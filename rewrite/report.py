@@ -69,7 +69,7 @@ class StatementReport(Frozen):
 class WeightAction(Frozen):
     layer: str
     weight: str
-    action: Literal["copied", "reinitialized", "sliced", "unchanged"]
+    action: Literal["reinitialized", "sliced", "dropped"]
     old_shape: list[int] | None = None
     new_shape: list[int] | None = None
 

@@ -1,0 +1,107 @@
+"""keras-rewrite: declarative graph rewrites for Keras 3 models.
+
+    >>> import rewrite
+    >>> result = rewrite.apply(model, 'Dense[name ~ "fc*"].activation := tanh')  # doctest: +SKIP
+    >>> print(result.report)  # doctest: +SKIP
+
+Importing this package, parsing and checking rules do not import Keras or
+TensorFlow; applying rules does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rewrite.errors import (
+    Diagnostic,
+    InplaceError,
+    MatchError,
+    ModelLoadError,
+    PlanError,
+    RewriteError,
+    RuleCheckError,
+    RuleSyntaxError,
+    ValidationFailure,
+    WeightPolicyError,
+)
+from rewrite.parsing import parse
+from rewrite.report import RewriteReport, RewriteResult
+from rewrite.ruleset import RuleSet, collect, from_text, load
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Diagnostic",
+    "InplaceError",
+    "MatchError",
+    "ModelLoadError",
+    "PlanError",
+    "RewriteError",
+    "RewriteReport",
+    "RewriteResult",
+    "RuleCheckError",
+    "RuleSet",
+    "RuleSyntaxError",
+    "ValidationFailure",
+    "WeightPolicyError",
+    "apply",
+    "check",
+    "collect",
+    "from_text",
+    "graph",
+    "load",
+    "parse",
+    "plan",
+]
+
+
+def _ruleset(rules: str | Path | RuleSet) -> RuleSet:
+    if isinstance(rules, RuleSet):
+        return rules
+    if isinstance(rules, Path) or (isinstance(rules, str) and rules.endswith(".rw") and "\n" not in rules and Path(rules).exists()):
+        return load(rules)
+    return from_text(str(rules))
+
+
+def apply(model: Any, rules: str | Path | RuleSet, **options: Any) -> RewriteResult:
+    """Rewrite `model` with rule text, a `.rw` path, or a loaded RuleSet.
+
+    Options: `params` (dict), `mode` ("clone" | "inplace"), `validate` ("full" |
+    "config" | "none"), `strict` (a statement that matches nothing is an error),
+    `probe` (input batch for validation), `evaluate` ((x, y) to evaluate both
+    models), `custom_objects`, `safe_mode` (for the .keras reload).
+
+    >>> result = rewrite.apply(model, 'Dense[name ~ "fc*"].activation := tanh')  # doctest: +SKIP
+    >>> result.report.passed  # doctest: +SKIP
+    True
+    """
+    return _ruleset(rules).apply(model, **options)
+
+
+def plan(model: Any, rules: str | Path | RuleSet, params: dict[str, Any] | None = None) -> RewriteReport:
+    """A dry run: matches, would-be changes and near misses, without building a model."""
+    return _ruleset(rules).plan(model, params=params)
+
+
+def check(*paths: str | Path) -> list[Diagnostic]:
+    """Every error and warning in rule files, without a model (no Keras import)."""
+    diagnostics: list[Diagnostic] = []
+    for p in paths:
+        try:
+            diagnostics += collect(p).diagnostics
+        except RuleSyntaxError as exc:
+            diagnostics.append(exc.diagnostic)
+        except RuleCheckError as exc:
+            diagnostics += exc.diagnostics
+    return diagnostics
+
+
+def graph(model: Any) -> nx.MultiDiGraph:
+    """The model's layer calls as a networkx.MultiDiGraph (see rewrite.graphview)."""
+    from rewrite.graphview import graph as _graph
+
+    return _graph(model)

@@ -1,0 +1,177 @@
+"""The pipeline, left to right: graph view -> plan -> model -> weights -> validation -> report."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Any, Literal
+
+
+from rewrite.catalog import catalog
+from rewrite.errors import Diagnostic, MatchError, RuleCheckError, ValidationFailure
+from rewrite.graphview import GraphView, build_view
+from rewrite.planning import Plan, build_plan
+from rewrite.report import CheckResult, Evaluation, RewriteReport, RewriteResult, WeightSummary
+from rewrite.ruleset import RuleSet
+
+Mode = Literal["clone", "inplace"]
+Validate = Literal["full", "config", "none"]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def _check_against_model(ruleset: RuleSet, view: GraphView) -> None:
+    """Classes the catalogue did not know (custom layers) must exist in the model."""
+    present = set(view.by_class)
+    found = []
+    for cs in ruleset.statements:
+        stack = [cs.statement.selector]
+        while stack:
+            sel = stack.pop()
+            stack.extend(sel.alternatives)
+            for name in sel.classes:
+                if not catalog().knows(name) and name not in present:
+                    hint = catalog().suggest(name, present)
+                    extra = f"; did you mean `{hint}`?" if hint else f"; the model's classes: {', '.join(sorted({i.class_name for i in view.layers.values()}))}"
+                    found.append(Diagnostic(cs.statement.file, sel.line, sel.column, f"no layer of class `{name}` in the model{extra}", code="unknown-class"))
+    if found:
+        raise RuleCheckError(found)
+
+
+def prepare(ruleset: RuleSet, model: Any, params: dict[str, Any] | None, strict: bool, clock: _Clock) -> tuple[GraphView, Plan]:
+    values = ruleset.resolve_params(params)
+    with clock.stage("graph"):
+        view = build_view(model)
+    with clock.stage("plan"):
+        _check_against_model(ruleset, view)
+        plan = build_plan(ruleset, view, values, strict=strict)
+    return view, plan
+
+
+def dry_run(ruleset: RuleSet, model: Any, params: dict[str, Any] | None = None, strict: bool = False) -> RewriteReport:
+    """What the rules would match and change, with near misses; builds nothing."""
+    clock = _Clock()
+    view, plan = prepare(ruleset, model, params, strict, clock)
+    return RewriteReport(
+        mode="plan",
+        params=plan.params,
+        statements=plan.statements,
+        warnings=[d.message for d in ruleset.warnings] + plan.problems,
+        timings=clock.timings,
+    )
+
+
+def run(
+    ruleset: RuleSet,
+    model: Any,
+    params: dict[str, Any] | None = None,
+    mode: Mode = "clone",
+    validate: Validate = "full",
+    strict: bool = False,
+    probe: Any = None,
+    evaluate: tuple[Any, Any] | None = None,
+    custom_objects: dict[str, Any] | None = None,
+    safe_mode: bool = True,
+) -> RewriteResult:
+    if mode not in ("clone", "inplace"):
+        raise ValueError(f"mode must be 'clone' or 'inplace'. Received: mode={mode!r}")
+    if validate not in ("full", "config", "none"):
+        raise ValueError(f"validate must be 'full', 'config' or 'none'. Received: validate={validate!r}")
+    from rewrite import validation as v
+
+    clock = _Clock()
+    view, plan = prepare(ruleset, model, params, strict, clock)
+    if plan.problems:
+        raise MatchError("the rules did not match as required:\n" + "\n".join(plan.problems))
+    probe_x = None
+    before = None
+    if validate == "full" or plan.expect_outputs or evaluate is not None:
+        with clock.stage("probe"):
+            probe_x = probe if probe is not None else v.make_probe(model, view)
+            before = v.compute(model, probe_x)
+    notes: list[str] = []
+    kept: list[tuple[str, Any, Any]] = []
+    summary = WeightSummary()
+    if mode == "clone":
+        from rewrite.materialize import materialize
+        from rewrite.weights import transfer
+
+        with clock.stage("materialize"):
+            built = materialize(view, plan)
+        with clock.stage("weights"):
+            moved = transfer(view, plan, built)
+        new_model, kept, summary = built.model, moved.kept, moved.summary
+        notes += built.notes
+    else:
+        from rewrite.inplace import apply_inplace
+
+        with clock.stage("inplace"):
+            notes += apply_inplace(view, plan)
+        new_model = model
+
+    checks: list[CheckResult] = []
+    drifts = []
+    if validate != "none":
+        with clock.stage("validate"):
+            checks.append(v.check_well_formed(new_model))
+            if validate == "config":
+                checks.append(v.check_config_round_trip(new_model, custom_objects, safe_mode))
+            after = v.compute(new_model, probe_x) if probe_x is not None else None
+            if validate == "full" and after is not None:
+                save_load, round_trip = v.check_save_load(new_model, probe_x, after, custom_objects, safe_mode)
+                checks += [round_trip, save_load]
+            if mode == "clone":
+                checks.append(v.check_kept_weights(kept))
+            else:
+                checks.append(CheckResult(name="kept weights", status="passed", detail="in place: no weight was touched"))
+            if before is not None and after is not None:
+                drifts = v.drift(before, after)
+                checks += v.check_expectations(drifts, plan.expect_outputs)
+    elif plan.expect_outputs:
+        after = v.compute(new_model, probe_x)
+        drifts = v.drift(before, after)
+        checks += v.check_expectations(drifts, plan.expect_outputs)
+    evaluation = None
+    if evaluate is not None:
+        with clock.stage("evaluate"):
+            original_scores, new_scores = v.evaluate_both(model, new_model, evaluate)
+            evaluation = Evaluation(original=original_scores, rewritten=new_scores)
+    if getattr(model, "compiled", False) and mode == "clone":
+        notes.append("the input model was compiled; the result is compiled with the same config (fresh optimizer state)")
+    report = RewriteReport(
+        mode=mode,
+        params=plan.params,
+        statements=plan.statements,
+        weights=summary,
+        validation=checks,
+        drift=drifts,
+        evaluation=evaluation,
+        notes=notes,
+        warnings=[d.message for d in ruleset.warnings] + [w for s in plan.statements for w in s.warnings],
+        timings=clock.timings,
+    )
+    if not report.passed:
+        failed = [c for c in checks if c.status == "failed"]
+        raise ValidationFailure(
+            "validation failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed) + ". Nothing was written.",
+            report=report,
+        )
+    return RewriteResult(new_model, report)
+
+
+
+
+
+
+__all__ = ["dry_run", "run"]

@@ -1,0 +1,312 @@
+"""Validation of a rewritten model: the five checks of the design.
+
+1. well formed: unique layer names per model, unique variable paths;
+2. config round trip (get_config -> from_config, safe mode);
+3. .keras save and load (safe mode, the user's custom objects) computes the same
+   outputs and logits as the in-memory model on a deterministic probe batch;
+4. every kept weight equals its source bit for bit;
+5. drift: original vs rewritten outputs and logits; `expect outputs equal|changed`.
+
+Logits are the values before a final softmax or sigmoid: a random-init softmax
+squeezes every difference towards 1/N, so outputs alone can hide a change.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from rewrite import ast
+from rewrite.catalog import canonical_activation
+from rewrite.graphview import GraphView
+from rewrite.report import CheckResult, Drift
+
+SQUASHING = {"softmax", "sigmoid", "log_softmax"}
+SAVE_LOAD_ATOL = 1e-6
+
+
+# ------------------------------------------------------------------ probe data
+
+
+def make_probe(model: Any, view: GraphView | None = None, batch: int = 4, seed: int = 0) -> Any:
+    """A deterministic input batch shaped like the model's inputs.
+
+    Integer inputs that feed an Embedding stay inside its vocabulary; string inputs
+    that feed a lookup layer draw from its vocabulary.
+    """
+    rng = np.random.default_rng(seed)
+    consumers = _input_consumers(model, view)
+
+    def one(tensor: Any) -> Any:
+        shape = tuple(batch if i == 0 and d is None else (8 if d is None else d) for i, d in enumerate(tensor.shape))
+        dtype = str(tensor.dtype)
+        layer = consumers.get(id(tensor))
+        if "int" in dtype:
+            high = int(layer.input_dim) if layer is not None and hasattr(layer, "input_dim") else 2
+            return rng.integers(0, high, size=shape).astype(dtype)
+        if dtype == "string":
+            vocab = [v for v in layer.get_vocabulary() if v] if layer is not None and hasattr(layer, "get_vocabulary") else []
+            vocab = vocab or ["a", "b"]
+            return np.array(rng.choice(vocab, size=shape)).astype(object)
+        if dtype == "bool":
+            return rng.integers(0, 2, size=shape).astype(bool)
+        return rng.standard_normal(shape).astype(dtype)
+
+    return keras.tree.map_structure(one, model.input)
+
+
+def _input_consumers(model: Any, view: GraphView | None) -> dict[int, Any]:
+    """id(model input tensor) -> the first layer that reads it (Embedding, lookups)."""
+    out: dict[int, Any] = {}
+    if view is None:
+        return out
+    inputs = {t.name: t for t in keras.tree.flatten(model.input)}
+    g = view.graph
+    for nid, data in g.nodes(data=True):
+        if data["kind"] != "input" or data["parent"] or data["name"] not in inputs:
+            continue
+        frontier = [nid]
+        for _ in range(3):  # a cast or a nested model may sit in between
+            nxt = []
+            for n in frontier:
+                for succ in g.successors(n):
+                    layer = g.nodes[succ]["layer"]
+                    if hasattr(layer, "input_dim") or hasattr(layer, "get_vocabulary"):
+                        out.setdefault(id(inputs[data["name"]]), layer)
+                    nxt.append(succ)
+            frontier = nxt
+    return out
+
+
+# ------------------------------------------------------------------ outputs
+
+
+@dataclass
+class Outputs:
+    """Named final outputs and logits of one model on the probe batch."""
+
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    logits: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _output_names(model: Any) -> list[str]:
+    struct = model._outputs_struct if hasattr(model, "_outputs_struct") else model.outputs
+    if isinstance(struct, dict):
+        return ["/".join(str(p) for p in path) for path, _ in keras.tree.flatten_with_path(struct)]
+    names = []
+    for t in keras.tree.flatten(model.outputs):
+        history = getattr(t, "_keras_history", None)
+        op = history.operation if history else None
+        base = op.name if op is not None else "output"
+        names.append(base if history is None or history.tensor_index == 0 else f"{base}:{history.tensor_index}")
+    return names
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def compute(model: Any, x: Any) -> Outputs:
+    """Outputs and logits of `model` on `x` (inference mode)."""
+    flat_outputs = keras.tree.flatten(model.outputs)
+    names = _output_names(model)
+    taps: list[Any] = []
+    linear_twins: list[Any] = []
+    for t in flat_outputs:
+        history = getattr(t, "_keras_history", None)
+        op = history.operation if history else None
+        tap, twin = None, None
+        if op is not None and isinstance(op, keras.layers.Layer) and not isinstance(op, keras.Model):
+            node = op._inbound_nodes[history.node_index]
+            inputs = node.arguments.keras_tensors
+            act = canonical_activation(op.get_config().get("activation")) if hasattr(op, "activation") else None
+            if isinstance(op, (keras.layers.Activation, keras.layers.Softmax)) and (
+                isinstance(op, keras.layers.Softmax) or act in SQUASHING
+            ):
+                tap = inputs[0]
+            elif act in SQUASHING and len(inputs) == 1:
+                tap, twin = inputs[0], op
+        taps.append(tap)
+        linear_twins.append(twin)
+    real_taps = [t for t in taps if t is not None]
+    if real_taps:
+        tap_model = keras.Model(model.input, list(flat_outputs) + real_taps)
+        values = tap_model(x, training=False)
+        values = values if isinstance(values, (list, tuple)) else [values]
+    else:
+        values = model(x, training=False)
+        values = keras.tree.flatten(values)
+    values = [_to_numpy(v) for v in values]
+    result = Outputs()
+    for name, v in zip(names, values[: len(flat_outputs)]):
+        result.outputs[name] = v
+    tapped = iter(values[len(flat_outputs) :])
+    for name, tap, twin, out in zip(names, taps, linear_twins, values):
+        if tap is None:
+            result.logits[name] = out
+            continue
+        pre = next(tapped)
+        if twin is not None:
+            pre = _pre_activation(twin, pre)
+        result.logits[name] = pre
+    return result
+
+
+def _pre_activation(layer: Any, x: np.ndarray) -> np.ndarray:
+    """`layer` applied to `x` with its activation replaced by linear (a twin; `layer` is untouched)."""
+    config = dict(layer.get_config(), activation="linear")
+    twin = type(layer).from_config(config)
+    twin.build(x.shape)
+    twin.set_weights(layer.get_weights())
+    return _to_numpy(twin(x))
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    if a.shape != b.shape:
+        return float("inf"), float("inf")
+    if a.dtype.kind not in "fiub":
+        same = bool(np.all(a == b))
+        return (0.0, 0.0) if same else (float("inf"), float("inf"))
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    diff = float(np.max(np.abs(a64 - b64))) if a.size else 0.0
+    scale = float(np.max(np.abs(a64))) if a.size else 0.0
+    return diff, diff / scale if scale > 0 else (0.0 if diff == 0 else float("inf"))
+
+
+def drift(before: Outputs, after: Outputs) -> list[Drift]:
+    out = []
+    for kind, left, right in (("output", before.outputs, after.outputs), ("logits", before.logits, after.logits)):
+        for name, a in left.items():
+            b = right.get(name)
+            if b is None and len(left) == len(right) == 1:
+                b = next(iter(right.values()))
+            if b is None:
+                continue
+            if kind == "logits" and name in before.outputs and before.outputs[name] is a and after.outputs.get(name) is b:
+                continue  # no softmax in front: the logits are the outputs
+            abs_, rel = _max_diff(a, b)
+            out.append(Drift(output=name, kind=kind, max_abs=abs_, max_rel=rel))
+    return out
+
+
+# ------------------------------------------------------------------ checks
+
+
+def check_well_formed(model: Any) -> CheckResult:
+    problems = []
+    stack = [model]
+    while stack:
+        m = stack.pop()
+        names = Counter(layer.name for layer in m.layers)
+        problems += [f"layer name `{n}` appears {c} times in `{m.name}`" for n, c in names.items() if c > 1]
+        stack += [layer for layer in m.layers if isinstance(layer, keras.Model)]
+    paths = Counter(v.path for v in model.weights)
+    problems += [f"variable path `{p}` appears {c} times" for p, c in paths.items() if c > 1]
+    if problems:
+        return CheckResult(name="well formed", status="failed", detail="; ".join(problems[:5]))
+    return CheckResult(name="well formed", status="passed", detail=f"{len(model.weights)} variables, unique names and paths")
+
+
+def check_config_round_trip(model: Any, custom_objects: dict | None, safe_mode: bool) -> CheckResult:
+    try:
+        config = keras.saving.serialize_keras_object(model)
+        rebuilt = keras.saving.deserialize_keras_object(config, custom_objects=custom_objects, safe_mode=safe_mode)
+    except Exception as exc:
+        return CheckResult(name="config round trip", status="failed", detail=_load_advice(exc))
+    shapes = [tuple(v.shape) for v in model.weights]
+    rebuilt_shapes = [tuple(v.shape) for v in rebuilt.weights]
+    if shapes != rebuilt_shapes:
+        return CheckResult(name="config round trip", status="failed", detail="from_config builds different weight shapes")
+    return CheckResult(name="config round trip", status="passed", detail="get_config -> from_config (safe mode)")
+
+
+def _load_advice(exc: Exception) -> str:
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    if "Lambda" in text or "lambda" in text:
+        return (
+            f"{text}. The model has a Lambda layer, which safe mode refuses to load; pass safe_mode=False "
+            "(CLI: --unsafe) if you trust this model"
+        )
+    if "Could not locate class" in text or "Unknown layer" in text or "not found" in text:
+        return (
+            f"{text}. Register the custom class with @keras.saving.register_keras_serializable() "
+            "or pass it in custom_objects (CLI: --custom-objects module:dict)"
+        )
+    return text
+
+
+def check_save_load(model: Any, x: Any, expected: Outputs, custom_objects: dict | None, safe_mode: bool) -> tuple[CheckResult, CheckResult]:
+    """(.keras save/load check, config round-trip check implied by the load)."""
+    with tempfile.TemporaryDirectory(prefix="keras-rewrite-") as tmp:
+        path = os.path.join(tmp, "validate.keras")
+        try:
+            model.save(path)
+            loaded = keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=safe_mode, compile=False)
+        except Exception as exc:
+            detail = _load_advice(exc)
+            return (
+                CheckResult(name="save/load .keras", status="failed", detail=detail),
+                CheckResult(name="config round trip", status="failed", detail=detail),
+            )
+    got = compute(loaded, x)
+    worst = 0.0
+    for kind, left, right in (("outputs", expected.outputs, got.outputs), ("logits", expected.logits, got.logits)):
+        for name, a in left.items():
+            b = right.get(name)
+            if b is None:
+                return (
+                    CheckResult(name="save/load .keras", status="failed", detail=f"reloaded model lacks {kind} `{name}`"),
+                    CheckResult(name="config round trip", status="passed", detail="implied by the .keras load"),
+                )
+            worst = max(worst, _max_diff(a, b)[0])
+    round_trip = CheckResult(name="config round trip", status="passed", detail="get_config -> from_config, through the .keras load (safe mode)" if safe_mode else "through the .keras load (safe mode off)")
+    if worst > SAVE_LOAD_ATOL:
+        return CheckResult(name="save/load .keras", status="failed", detail=f"reloaded model differs from memory by {worst:.3g}"), round_trip
+    return CheckResult(name="save/load .keras", status="passed", detail=f"reloaded outputs and logits match (max diff {worst:.3g})"), round_trip
+
+
+def check_kept_weights(kept: Sequence[tuple[str, Any, Any]]) -> CheckResult:
+    bad = []
+    for label, a, b in kept:
+        if not np.array_equal(_to_numpy(a.value), _to_numpy(b.value)):
+            bad.append(label)
+    if bad:
+        return CheckResult(name="kept weights", status="failed", detail=f"differ from their source: {', '.join(bad[:5])}")
+    return CheckResult(name="kept weights", status="passed", detail=f"{len(kept)} variables equal their source bit for bit")
+
+
+def check_expectations(drifts: list[Drift], expects: Sequence[tuple[str, ast.ExpectOutputs]]) -> list[CheckResult]:
+    results = []
+    for rule_id, expect in expects:
+        name = f"expect outputs {expect.outcome} (rule {rule_id})"
+        worst = max((d for d in drifts), key=lambda d: d.max_abs, default=None)
+        if worst is None:
+            results.append(CheckResult(name=name, status="skipped", detail="no outputs to compare"))
+            continue
+        limit = expect.atol + expect.rtol * (worst.max_abs / worst.max_rel if worst.max_rel else 0.0)
+        if expect.outcome == "equal":
+            ok = worst.max_abs <= limit
+            detail = f"max abs drift {worst.max_abs:.3g} ({worst.kind} `{worst.output}`), atol {expect.atol:g}"
+        else:
+            ok = worst.max_abs > expect.atol
+            detail = f"max abs drift {worst.max_abs:.3g}, must exceed atol {expect.atol:g}"
+        results.append(CheckResult(name=name, status="passed" if ok else "failed", detail=detail))
+    return results
+
+
+def evaluate_both(original: Any, rewritten: Any, data: tuple[Any, Any]) -> tuple[dict[str, float], dict[str, float]]:
+    """Evaluate both models with the compiled loss and metrics on the user's (x, y)."""
+    x, y = data
+    for m, which in ((original, "original"), (rewritten, "rewritten")):
+        if not getattr(m, "compiled", False):
+            raise ValueError(f"evaluate=(x, y) needs a compiled model; the {which} model is not compiled. Compile the input model first")
+    a = original.evaluate(x, y, verbose=0, return_dict=True)
+    b = rewritten.evaluate(x, y, verbose=0, return_dict=True)
+    return {k: float(v) for k, v in a.items()}, {k: float(v) for k, v in b.items()}
