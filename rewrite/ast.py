@@ -6,7 +6,7 @@ checker and the planner; nothing in here knows about Keras.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -86,19 +86,7 @@ class ListValue(Node):
 
 
 Expr = Annotated[
-    Union[
-        Number,
-        String,
-        Bool,
-        NoneValue,
-        BareName,
-        FieldRef,
-        ParamRef,
-        BinOp,
-        Neg,
-        TupleValue,
-        ListValue,
-    ],
+    Number | String | Bool | NoneValue | BareName | FieldRef | ParamRef | BinOp | Neg | TupleValue | ListValue,
     Field(discriminator="kind"),
 ]
 
@@ -133,7 +121,7 @@ class TextMatch(Node):
     kind: Literal["text_match"] = "text_match"
     field: str
     negated: bool = False
-    pattern: Annotated[Union[Glob, Regex], Field(discriminator="kind")]
+    pattern: Annotated[Glob | Regex, Field(discriminator="kind")]
 
 
 class Member(Node):
@@ -145,7 +133,7 @@ class Member(Node):
     values: Expr
 
 
-Predicate = Annotated[Union[Compare, TextMatch, Member], Field(discriminator="kind")]
+Predicate = Annotated[Compare | TextMatch | Member, Field(discriminator="kind")]
 
 
 class Selector(Node):
@@ -221,7 +209,7 @@ class SetField(Node):
     file: str = "<string>"
 
 
-Statement = Annotated[Union[SetField], Field(discriminator="kind")]
+Statement = Annotated[SetField, Field(discriminator="kind")]
 
 
 class ExpectMatches(Node):
@@ -237,7 +225,7 @@ class ExpectOutputs(Node):
     rtol: float = 0.0
 
 
-Expect = Annotated[Union[ExpectMatches, ExpectOutputs], Field(discriminator="kind")]
+Expect = Annotated[ExpectMatches | ExpectOutputs, Field(discriminator="kind")]
 
 
 class Choice(Node):
@@ -258,7 +246,7 @@ class Param(Node):
     kind: Literal["param"] = "param"
     name: str
     default: Expr
-    space: Annotated[Union[Choice, Range], Field(discriminator="kind")] | None = None
+    space: Annotated[Choice | Range, Field(discriminator="kind")] | None = None
     file: str = "<string>"
 
 
@@ -286,7 +274,7 @@ class RuleFile(Node):
     path: str = "<string>"
     uses: list[Use] = Field(default_factory=list)
     params: list[Param] = Field(default_factory=list)
-    body: list[Annotated[Union[Rule, SetField], Field(discriminator="kind")]] = Field(
+    body: list[Annotated[Rule | SetField, Field(discriminator="kind")]] = Field(
         default_factory=list
     )
 

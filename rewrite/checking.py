@@ -73,6 +73,9 @@ class Checker:
 
     def _check_predicates(self, file: str, predicates: Iterable[ast.Predicate], classes: list[str | None]) -> None:
         for pred in predicates:
+            refs = param_refs(pred.value) if isinstance(pred, ast.Compare) else param_refs(pred.values) if isinstance(pred, ast.Member) else []
+            for ref in refs:
+                self.check_param_ref(file, ref)
             allowed: set[str] = set()
             unknown = False
             for name in classes:
@@ -87,8 +90,6 @@ class Checker:
             where = " | ".join(c or "*" for c in classes)
             extra = f"; did you mean `{hint}`?" if hint else f"; fields of {where}: {', '.join(sorted(allowed))}"
             self.error(file, pred, f"`{where}` has no field `{pred.field}`{extra}", "unknown-field")
-            for ref in param_refs(getattr(pred, "value", None) or getattr(pred, "values", ast.NoneValue())):
-                self.check_param_ref(file, ref)
 
     # ------------------------------------------------------------- statements
 

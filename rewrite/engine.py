@@ -6,7 +6,6 @@ import time
 from contextlib import contextmanager
 from typing import Any, Literal
 
-
 from rewrite.catalog import catalog
 from rewrite.errors import Diagnostic, MatchError, RuleCheckError, ValidationFailure
 from rewrite.graphview import GraphView, build_view
@@ -138,7 +137,7 @@ def run(
             if before is not None and after is not None:
                 drifts = v.drift(before, after)
                 checks += v.check_expectations(drifts, plan.expect_outputs)
-    elif plan.expect_outputs:
+    elif plan.expect_outputs and before is not None:
         after = v.compute(new_model, probe_x)
         drifts = v.drift(before, after)
         checks += v.check_expectations(drifts, plan.expect_outputs)

@@ -12,10 +12,16 @@ import functools
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from rewrite import ast
 from rewrite.errors import RuleSyntaxError
@@ -48,10 +54,20 @@ def _unquote(token: str) -> str:
     return str(pyast.literal_eval(token))
 
 
+def _lit(token: Any) -> Any:
+    """A token's text for a Literal-typed field; pydantic validates the value."""
+    return str(token)
+
+
 def _number(text: str) -> int | float:
     if re.fullmatch(r"\d+", text):
         return int(text)
     return float(text)
+
+
+class Pos(TypedDict):
+    line: int
+    column: int
 
 
 @v_args(meta=True)
@@ -63,7 +79,7 @@ class ToAst(Transformer):
         self.file = file
         self.lines = text.splitlines()
 
-    def _pos(self, meta: Any) -> dict[str, int]:
+    def _pos(self, meta: Any) -> Pos:
         if getattr(meta, "empty", True):
             return {"line": 0, "column": 0}
         return {"line": meta.line, "column": meta.column}
@@ -73,7 +89,7 @@ class ToAst(Transformer):
             return ""
         if meta.line == meta.end_line:
             return self.lines[meta.line - 1][meta.column - 1 : meta.end_column - 1].strip()
-        return " ".join(l.strip() for l in self.lines[meta.line - 1 : meta.end_line])
+        return " ".join(text.strip() for text in self.lines[meta.line - 1 : meta.end_line])
 
     # expressions
     def number(self, meta, c):
@@ -102,7 +118,7 @@ class ToAst(Transformer):
 
     def _binop(op: str):  # type: ignore[misc]
         def build(self, meta, c):
-            return ast.BinOp(op=op, left=c[0], right=c[1], **self._pos(meta))
+            return ast.BinOp(op=_lit(op), left=c[0], right=c[1], **self._pos(meta))
 
         return build
 
@@ -139,7 +155,7 @@ class ToAst(Transformer):
         return ast.Selector(**fields, **self._pos(meta))
 
     def compare(self, meta, c):
-        return ast.Compare(field=str(c[0]), op=str(c[1]), value=c[2], **self._pos(meta))
+        return ast.Compare(field=str(c[0]), op=_lit(c[1]), value=c[2], **self._pos(meta))
 
     def text_match(self, meta, c):
         return ast.TextMatch(field=str(c[0]), negated=str(c[1]) == "!~", pattern=c[2], **self._pos(meta))
@@ -200,7 +216,7 @@ class ToAst(Transformer):
         return (str(c[0]), c[1])
 
     def expect_matches(self, meta, c):
-        return ast.ExpectMatches(op=str(c[0]), count=int(_number(str(c[1]))), **self._pos(meta))
+        return ast.ExpectMatches(op=_lit(c[0]), count=int(_number(str(c[1]))), **self._pos(meta))
 
     def expect_outputs(self, meta, c):
         options: dict[str, Any] = {}
@@ -215,7 +231,7 @@ class ToAst(Transformer):
                     label="unknown expect option",
                 )
             options[key] = float(value.value)
-        return ast.ExpectOutputs(outcome=str(c[0]), **options, **self._pos(meta))
+        return ast.ExpectOutputs(outcome=_lit(c[0]), **options, **self._pos(meta))
 
     def space_choice(self, meta, c):
         return ast.Choice(values=c[0].items, **self._pos(meta))
@@ -342,19 +358,18 @@ COMMON_MISTAKES: dict[str, tuple[str, list[str]]] = {
 
 
 def _label_for(exc: UnexpectedInput, text: str, file: str) -> tuple[str, str] | None:
-    line_text = text.splitlines()[exc.line - 1] if 0 < exc.line <= len(text.splitlines()) else ""
+    pos = exc.pos_in_stream or 0
     # Unterminated strings never reach the parser: the lexer stops at the quote.
-    if isinstance(exc, UnexpectedCharacters) and text[exc.pos_in_stream : exc.pos_in_stream + 1] in "\"'":
+    if isinstance(exc, UnexpectedCharacters) and text[pos : pos + 1] in "\"'":
         return (
             "unterminated string",
             "a string is opened but not closed on the same line; add the closing quote",
         )
-    if isinstance(exc, UnexpectedCharacters) and text[exc.pos_in_stream : exc.pos_in_stream + 1] == "/":
+    if isinstance(exc, UnexpectedCharacters) and text[pos : pos + 1] == "/":
         return (
             "unterminated regular expression",
             "a `/regex/` is opened but not closed on the same line; add the closing `/`",
         )
-    del line_text
     if isinstance(exc, UnexpectedToken) and str(exc.token) == "/" and "REGEX" in exc.expected:
         return (
             "unterminated regular expression",
@@ -383,7 +398,8 @@ def _describe(exc: UnexpectedInput, text: str) -> str:
         expected = sorted(_pretty_expected(exc.expected))
         return f"unexpected {what}; expected one of: {', '.join(expected[:12])}"
     if isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream : exc.pos_in_stream + 2].strip() or "?"
+        pos = exc.pos_in_stream or 0
+        ch = text[pos : pos + 2].strip() or "?"
         return f"unexpected character `{ch[0]}`"
     return str(exc)
 

@@ -64,9 +64,8 @@ class Plan:
             return edit.policy
         best = "keep"
         for other in self.edits.values():
-            if other.policy != "keep" and path in view.downstream(other.info.path):
-                if POLICY_ORDER[other.policy] > POLICY_ORDER[best]:
-                    best = other.policy
+            if POLICY_ORDER[other.policy] > POLICY_ORDER[best] and path in view.downstream(other.info.path):
+                best = other.policy
         return best
 
 def _check_value(info: LayerInfo, field_name: str, value: Any, stmt: ast.SetField) -> None:
@@ -158,7 +157,7 @@ def build_plan(ruleset: RuleSet, view: GraphView, params: dict[str, Any], strict
 
 def _check_names(plan: Plan, view: GraphView) -> None:
     """Renames must leave layer names unique within each model."""
-    names = Counter()
+    names: Counter[tuple[str, str]] = Counter()
     for path, info in view.layers.items():
         names[(info.parent, plan.overrides(path).get("name", info.name))] += 1
     clashes = [f"`{n}` in {p or 'the model'}" for (p, n), c in names.items() if c > 1]

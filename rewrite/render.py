@@ -45,10 +45,11 @@ def render_report(report: RewriteReport) -> str:
             out.append(f"   warning: {w}")
     if report.mode != "plan":
         out.append("")
-        w = report.weights
-        out.append(f"-- weights: {w.copied} variables copied ({w.copied_values:,} values)")
-        if w.actions:
-            out.append(_indent(table(["layer", "weight", "action", "old shape", "new shape"], [(a.layer, a.weight, a.action, a.old_shape, a.new_shape) for a in w.actions])))
+        weights = report.weights
+        out.append(f"-- weights: {weights.copied} variables copied ({weights.copied_values:,} values)")
+        if weights.actions:
+            rows = [(a.layer, a.weight, a.action, a.old_shape, a.new_shape) for a in weights.actions]
+            out.append(_indent(table(["layer", "weight", "action", "old shape", "new shape"], rows)))
     if report.validation:
         out.append("")
         out.append("-- validation")

@@ -18,7 +18,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import keras
 import numpy as np
@@ -123,7 +123,7 @@ def compute(model: Any, x: Any) -> Outputs:
         history = getattr(t, "_keras_history", None)
         op = history.operation if history else None
         tap, twin = None, None
-        if op is not None and isinstance(op, keras.layers.Layer) and not isinstance(op, keras.Model):
+        if history is not None and isinstance(op, keras.layers.Layer) and not isinstance(op, keras.Model):
             node = op._inbound_nodes[history.node_index]
             inputs = node.arguments.keras_tensors
             act = canonical_activation(op.get_config().get("activation")) if hasattr(op, "activation") else None
@@ -182,7 +182,11 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 def drift(before: Outputs, after: Outputs) -> list[Drift]:
     out = []
-    for kind, left, right in (("output", before.outputs, after.outputs), ("logits", before.logits, after.logits)):
+    pairs: tuple[tuple[Literal["output", "logits"], dict, dict], ...] = (
+        ("output", before.outputs, after.outputs),
+        ("logits", before.logits, after.logits),
+    )
+    for kind, left, right in pairs:
         for name, a in left.items():
             b = right.get(name)
             if b is None and len(left) == len(right) == 1:

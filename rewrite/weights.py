@@ -10,7 +10,7 @@ names the layer, the weight, both shapes and the policy that would allow it;
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import keras
 import numpy as np
@@ -74,73 +74,83 @@ def _fresh_values(new: Any) -> list[np.ndarray]:
 
 
 def transfer(view: GraphView, plan: Plan, built: Materialized) -> Transfer:
+    """Copy every weight that can be kept; follow the policy for the rest."""
+    result = Transfer(WeightSummary())
     actions: list[WeightAction] = []
-    kept: list[tuple[str, Any, Any]] = []
     copied_values = 0
     for path, (old, new) in built.pairs.items():
-        if isinstance(old, keras.Model) or not new.weights:
+        if isinstance(old, keras.Model):
             continue
-        pairs, orphans, dropped = _pair(old, new)
-        mismatched = [(k, a, b) for k, a, b in pairs if tuple(a.shape) != tuple(b.shape)]
-        policy = plan.policy_for(path, view) if (mismatched or orphans) else "keep"
-        if policy == "keep" and mismatched:
-            key, a, b = mismatched[0]
-            raise WeightPolicyError(
-                f"layer `{path}`: weight `{key}` has shape {tuple(a.shape)} in the original but the rewritten "
-                f"layer needs {tuple(b.shape)}; `using weights=keep` (the default) only copies weights unchanged. "
-                "Add `using weights=reinit` (fresh values for what does not fit) or `using weights=slice` "
-                f"(copy the overlapping block) to the statement that changed it: {plan.cause(path, view)}",
-                layer=path,
-                weight=key,
-                old_shape=tuple(a.shape),
-                new_shape=tuple(b.shape),
-            )
-        if policy == "keep" and orphans:
-            raise WeightPolicyError(
-                f"layer `{path}`: the rewritten layer has weight `{_relative(orphans[0], new)}` with no source in the "
-                f"original; add `using weights=reinit` to the statement that changed it: {plan.cause(path, view)}",
-                layer=path,
-                weight=_relative(orphans[0], new),
-            )
-        fresh: list[np.ndarray] | None = None
-        if (mismatched or orphans) and id(new) in built.fast_init:
-            fresh = _fresh_values(new)
-        index = {id(v): i for i, v in enumerate(new.weights)}
-
-        def fresh_for(var: Any) -> np.ndarray:
-            if fresh is not None:
-                return fresh[index[id(var)]]
-            return keras.ops.convert_to_numpy(var.value)
-
-        for key, a, b in pairs:
-            if tuple(a.shape) == tuple(b.shape):
-                b.assign(a.value)
-                kept.append((f"{path}/{key}", a, b))
-                copied_values += int(np.prod(a.shape))
-                continue
-            value = fresh_for(b).copy()
-            if policy == "slice":
-                block = tuple(slice(0, min(x, y)) for x, y in zip(a.shape, b.shape))
-                if len(a.shape) == len(b.shape):
-                    value[block] = keras.ops.convert_to_numpy(a.value)[block]
-                    action = "sliced"
-                else:
-                    action = "reinitialized"
-            else:
-                action = "reinitialized"
-            b.assign(value)
-            actions.append(WeightAction(layer=path, weight=key, action=action, old_shape=list(a.shape), new_shape=list(b.shape)))
-        for b in orphans:
-            b.assign(fresh_for(b))
-            actions.append(WeightAction(layer=path, weight=_relative(b, new), action="reinitialized", new_shape=list(b.shape)))
-        for a in dropped:
-            actions.append(WeightAction(layer=path, weight=_relative(a, old), action="dropped", old_shape=list(a.shape)))
+        if new.weights:
+            copied_values += _transfer_layer(path, old, new, view, plan, built, result.kept, actions)
         _carry_state(old, new)
-    for path, (old, new) in built.pairs.items():
-        if not isinstance(old, keras.Model) and not new.weights:
-            _carry_state(old, new)
-    summary = WeightSummary(copied=len(kept), copied_values=copied_values, actions=actions)
-    return Transfer(summary, kept)
+    result.summary = WeightSummary(copied=len(result.kept), copied_values=copied_values, actions=actions)
+    return result
+
+
+def _transfer_layer(
+    path: str,
+    old: Any,
+    new: Any,
+    view: GraphView,
+    plan: Plan,
+    built: Materialized,
+    kept: list[tuple[str, Any, Any]],
+    actions: list[WeightAction],
+) -> int:
+    pairs, orphans, dropped = _pair(old, new)
+    mismatched = [(k, a, b) for k, a, b in pairs if tuple(a.shape) != tuple(b.shape)]
+    policy = plan.policy_for(path, view) if (mismatched or orphans) else "keep"
+    if policy == "keep" and mismatched:
+        key, a, b = mismatched[0]
+        raise WeightPolicyError(
+            f"layer `{path}`: weight `{key}` has shape {tuple(a.shape)} in the original but the rewritten "
+            f"layer needs {tuple(b.shape)}; `using weights=keep` (the default) only copies weights unchanged. "
+            "Add `using weights=reinit` (fresh values for what does not fit) or `using weights=slice` "
+            f"(copy the overlapping block) to the statement that changed it: {plan.cause(path, view)}",
+            layer=path,
+            weight=key,
+            old_shape=tuple(a.shape),
+            new_shape=tuple(b.shape),
+        )
+    if policy == "keep" and orphans:
+        raise WeightPolicyError(
+            f"layer `{path}`: the rewritten layer has weight `{_relative(orphans[0], new)}` with no source in the "
+            f"original; add `using weights=reinit` to the statement that changed it: {plan.cause(path, view)}",
+            layer=path,
+            weight=_relative(orphans[0], new),
+        )
+    fresh: list[np.ndarray] | None = None
+    if (mismatched or orphans) and id(new) in built.fast_init:
+        fresh = _fresh_values(new)
+    position = {id(v): i for i, v in enumerate(new.weights)}
+
+    def fresh_for(var: Any) -> np.ndarray:
+        if fresh is not None:
+            return fresh[position[id(var)]]
+        return np.asarray(keras.ops.convert_to_numpy(var.value))
+
+    copied_values = 0
+    for key, a, b in pairs:
+        if tuple(a.shape) == tuple(b.shape):
+            b.assign(a.value)
+            kept.append((f"{path}/{key}", a, b))
+            copied_values += int(np.prod(a.shape))
+            continue
+        value = fresh_for(b).copy()
+        action: Literal["reinitialized", "sliced"] = "reinitialized"
+        if policy == "slice" and len(a.shape) == len(b.shape):
+            block = tuple(slice(0, min(x, y)) for x, y in zip(a.shape, b.shape))
+            value[block] = np.asarray(keras.ops.convert_to_numpy(a.value))[block]
+            action = "sliced"
+        b.assign(value)
+        actions.append(WeightAction(layer=path, weight=key, action=action, old_shape=list(a.shape), new_shape=list(b.shape)))
+    for b in orphans:
+        b.assign(fresh_for(b))
+        actions.append(WeightAction(layer=path, weight=_relative(b, new), action="reinitialized", new_shape=list(b.shape)))
+    for a in dropped:
+        actions.append(WeightAction(layer=path, weight=_relative(a, old), action="dropped", old_shape=list(a.shape)))
+    return copied_values
 
 
 def _carry_state(old: Any, new: Any) -> None:

@@ -1,0 +1,233 @@
+"""The `keras-rewrite` command line.
+
+    keras-rewrite check rules/*.rw
+    keras-rewrite plan model.keras rules/head.rw
+    keras-rewrite apply model.keras rules/head.rw -o out.keras --set act=gelu
+    keras-rewrite graph model.keras --format dot
+    keras-rewrite demo
+
+Exit status: 0 success, 1 rule, rewrite or validation errors, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rewrite.errors import ModelLoadError, RewriteError, RuleCheckError, RuleSyntaxError
+
+
+def _progress(args: argparse.Namespace, message: str) -> None:
+    if not getattr(args, "json", False) and not getattr(args, "quiet", False):
+        print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """`k=v` from --set; the value uses the rule language's literal syntax."""
+    from rewrite.parsing import parse
+    from rewrite.values import evaluate
+
+    if "=" not in text:
+        raise ValueError(f"--set takes NAME=VALUE, e.g. --set act=gelu. Received: {text!r}")
+    name, value = text.split("=", 1)
+    parsed = parse(f"param {name.strip()} = {value.strip()}", "--set")
+    return parsed.params[0].name, evaluate(parsed.params[0].default)
+
+
+def load_model(spec: str, custom_objects: dict | None = None, safe_mode: bool = True) -> Any:
+    """A model from a .keras/.h5 path or from `module:callable` (called with no arguments)."""
+    path = Path(spec)
+    if path.suffix in (".keras", ".h5"):
+        if not path.exists():
+            raise ModelLoadError(f"model file {spec} does not exist")
+        import keras
+
+        try:
+            return keras.saving.load_model(str(path), custom_objects=custom_objects, safe_mode=safe_mode)
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load {spec}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+    if ":" in spec:
+        module_name, attr = spec.split(":", 1)
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ModelLoadError(f"cannot import `{module_name}` for MODEL {spec}: {exc}") from exc
+        factory = getattr(module, attr, None)
+        if not callable(factory):
+            raise ModelLoadError(f"`{attr}` in module `{module_name}` is not a callable that returns a model (MODEL {spec})")
+        return factory()
+    raise ModelLoadError(f"MODEL must be a .keras/.h5 file or `module:callable`. Received: {spec!r}")
+
+
+def _custom_objects(spec: str | None) -> dict | None:
+    if not spec:
+        return None
+    module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    value = getattr(importlib.import_module(module_name), attr or "custom_objects")
+    if not isinstance(value, dict):
+        raise ModelLoadError(f"--custom-objects {spec} must name a dict of name -> class")
+    return value
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(parse_assignment(s) for s in args.set or [])
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import rewrite
+
+    diagnostics = rewrite.check(*args.files)
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if args.format == "json":
+        print(json.dumps({"files": len(args.files), "errors": len(errors), "diagnostics": [d.to_dict() for d in diagnostics]}, indent=2))
+    else:
+        for d in diagnostics:
+            print(d)
+        print(f"{len(args.files)} file(s) checked: {len(errors)} error(s), {len(diagnostics) - len(errors)} warning(s)")
+    return 1 if errors else 0
+
+
+def _load_rules(args: argparse.Namespace) -> Any:
+    import rewrite
+
+    return rewrite.load(*args.rules)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    rules = _load_rules(args)
+    _progress(args, f"loading model {args.model}")
+    model = load_model(args.model, _custom_objects(args.custom_objects), not args.unsafe)
+    from rewrite.engine import dry_run
+
+    report = dry_run(rules, model, params=_params(args), strict=args.strict)
+    print(report.to_json() if args.json else report.render())
+    return 1 if args.strict and report.warnings else 0
+
+
+def _load_eval(path: str | None) -> tuple[Any, Any] | None:
+    if not path:
+        return None
+    import numpy as np
+
+    data = np.load(path, allow_pickle=False)
+    if "x" not in data or "y" not in data:
+        raise ModelLoadError(f"--eval {path} must hold arrays named `x` and `y`; it has {sorted(data.files)}")
+    return data["x"], data["y"]
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    if Path(args.output).resolve() == Path(args.model).resolve():
+        raise ModelLoadError("-o must not be the input model: keras-rewrite never overwrites its input")
+    rules = _load_rules(args)
+    custom = _custom_objects(args.custom_objects)
+    _progress(args, f"loading model {args.model}")
+    model = load_model(args.model, custom, not args.unsafe)
+    _progress(args, f"rewriting ({len(rules.statements)} statement(s), mode {args.mode}, validate {args.validate})")
+    result = rules.apply(
+        model,
+        params=_params(args),
+        mode=args.mode,
+        validate=args.validate,
+        strict=args.strict,
+        evaluate=_load_eval(args.eval),
+        custom_objects=custom,
+        safe_mode=not args.unsafe,
+    )
+    _progress(args, f"writing {args.output}")
+    result.save(args.output)
+    print(result.report.to_json() if args.json else result.report.render())
+    if not args.json:
+        print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    model = load_model(args.model, _custom_objects(args.custom_objects), not args.unsafe)
+    from rewrite.graphview import graph, to_dot, to_json, to_text
+
+    g = graph(model)
+    if args.format == "dot":
+        print(to_dot(g))
+    elif args.format == "json":
+        print(json.dumps(to_json(g), indent=2, default=str))
+    else:
+        print(to_text(g))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rewrite.demo import run_demo
+
+    summary = run_demo(args.out_dir, as_json=args.json)
+    return 0 if summary["validation_passed"] else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="keras-rewrite", description="Declarative graph rewrites for Keras 3 models.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def model_options(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--custom-objects", metavar="MODULE:DICT", help="custom classes for loading, a dict in an importable module")
+        sp.add_argument("--unsafe", action="store_true", help="load with safe_mode=False (Lambda layers); only for models you trust")
+
+    c = sub.add_parser("check", help="check rule files (no model, no TensorFlow)")
+    c.add_argument("files", nargs="+")
+    c.add_argument("--format", choices=["text", "json"], default="text")
+    c.set_defaults(func=cmd_check)
+
+    for name, helptext, func in (("plan", "dry run: matches, changes, near misses", cmd_plan), ("apply", "rewrite a model and write the result", cmd_apply)):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("model", help="a .keras/.h5 file or module:callable")
+        sp.add_argument("rules", nargs="+", help=".rw rule files, applied in order")
+        sp.add_argument("--set", action="append", metavar="NAME=VALUE", help="set a param (repeatable)")
+        sp.add_argument("--strict", action="store_true", help="a statement that matches nothing is an error")
+        sp.add_argument("--json", action="store_true", help="print the report as JSON")
+        model_options(sp)
+        if name == "apply":
+            sp.add_argument("-o", "--output", required=True, help="where to write the rewritten .keras model")
+            sp.add_argument("--mode", choices=["clone", "inplace"], default="clone")
+            sp.add_argument("--validate", choices=["full", "config", "none"], default="full")
+            sp.add_argument("--eval", metavar="DATA.npz", help="arrays x and y: evaluate both models on them")
+        sp.set_defaults(func=func)
+
+    g = sub.add_parser("graph", help="print a model's graph of layer calls")
+    g.add_argument("model")
+    g.add_argument("--format", choices=["text", "dot", "json"], default="text")
+    model_options(g)
+    g.set_defaults(func=cmd_graph)
+
+    d = sub.add_parser("demo", help="rewrite a built-in model with a bundled rule file")
+    d.add_argument("--out-dir", help="where to write the result (default: a new temporary folder)")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RuleSyntaxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except RuleCheckError as exc:
+        for d in exc.diagnostics:
+            print(d, file=sys.stderr)
+        return 1
+    except (RewriteError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
