@@ -31,6 +31,10 @@ class LayerInfo:
     config: dict[str, Any]
     class_names: tuple[str, ...]
     calls: list[str] = field(default_factory=list)
+    owner: str | None = None
+    """For a layer held by a wrapper (TimeDistributed, Bidirectional): the wrapper's path."""
+    owner_key: str | None = None
+    """Where its config sits in the wrapper's config (`layer`, `backward_layer`)."""
 
     @property
     def class_name(self) -> str:
@@ -101,7 +105,21 @@ class _Builder:
             except Exception:  # a layer without a usable get_config still takes part
                 config = {}
             self.layers[path] = LayerInfo(layer, path, parent, len(self.layers), config, _class_names(layer))
+            if isinstance(layer, (keras.layers.Wrapper, keras.layers.Bidirectional)):
+                self.add_wrapped(layer, path, config)
         return self.layers[path]
+
+    def add_wrapped(self, wrapper: Any, path: str, config: dict[str, Any]) -> None:
+        """Layers a wrapper holds, selectable by their own class and fields."""
+        held = [("layer", getattr(wrapper, "forward_layer", None) or wrapper.layer)]
+        if isinstance(config.get("backward_layer"), dict):
+            held.append(("backward_layer", wrapper.backward_layer))
+        for key, inner in held:
+            inner_config = config[key].get("config", {}) if isinstance(config.get(key), dict) else {}
+            inner_path = f"{path}/{inner.name}"
+            self.layers[inner_path] = LayerInfo(
+                inner, inner_path, path, len(self.layers), dict(inner_config), _class_names(inner), owner=path, owner_key=key
+            )
 
     def walk(self, model: Any, prefix: str) -> None:
         functional = model if kp.is_functional(model) else None

@@ -69,7 +69,11 @@ def _clone_lambda(layer: keras.layers.Lambda, overrides: dict[str, Any]) -> kera
 
 def materialize(view: GraphView, plan: Plan, fast_init: bool = True) -> Materialized:
     """Build the rewritten model. The original model is only read."""
-    paths = {id(info.layer): path for path, info in view.layers.items()}
+    paths = {id(info.layer): path for path, info in view.layers.items() if info.owner is None}
+    held: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for path, edit in plan.edits.items():
+        if edit.info.owner is not None and edit.info.owner_key is not None:
+            held.setdefault(edit.info.owner, []).append((edit.info.owner_key, edit.overrides))
     swapped: list[tuple[Any, str, Any]] = []
     fast: set[int] = set()
 
@@ -85,6 +89,8 @@ def materialize(view: GraphView, plan: Plan, fast_init: bool = True) -> Material
             return _clone_lambda(layer, overrides)
         config = layer.get_config()
         config.update(overrides)
+        for key, inner in held.get(path or "", []):
+            config[key] = dict(config[key], config=dict(config[key]["config"], **inner))
         new = layer.__class__.from_config(config)
         if fast_init and type(new).__name__ in FAST_INIT_CLASSES and type(new).__module__.startswith("keras."):
             for attr, value in list(vars(new).items()):
@@ -102,6 +108,8 @@ def materialize(view: GraphView, plan: Plan, fast_init: bool = True) -> Material
 
     result = Materialized(new_model, fast_init=fast)
     for path, info in view.layers.items():
+        if info.owner is not None:
+            continue  # held by a wrapper: its weights travel with the wrapper's
         new = cache.get(id(info.layer))
         if new is not None:
             result.pairs[path] = (info.layer, new)
