@@ -61,6 +61,46 @@ def _kind(name: str, param: inspect.Parameter) -> str:
     return "any"
 
 
+def _sample_args(cls: type) -> dict[str, Any] | None:
+    """Values for the required constructor arguments, so the class can be instantiated."""
+    import keras
+
+    samples: dict[str, Any] = {
+        "units": 2, "filters": 2, "kernel_size": 1, "rate": 0.1, "num_heads": 1, "key_dim": 2,
+        "input_dim": 2, "output_dim": 2, "activation": "relu", "pool_size": 2, "size": 2,
+        "dims": (1,), "target_shape": (1,), "n": 2, "axis": -1, "cropping": 1, "padding": 1,
+        "stddev": 0.1, "num_tokens": 2, "num_bins": 2, "bin_boundaries": [0.0], "max_tokens": 4,
+        "height": 2, "width": 2, "factor": 0.1, "height_factor": 0.1, "mode": "horizontal",
+        "scale": 1.0, "equation": "ab,bc->ac", "output_shape": (2,), "function": "relu",
+        "vocabulary": ["a"], "order": 2, "layer": keras.layers.Dense(1), "cell": keras.layers.SimpleRNNCell(1),
+        "value_range": (0, 1), "hashing_size": 2, "features": 2,
+    }
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return None
+    args = {}
+    for name, param in sig.parameters.items():
+        if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if param.default is inspect.Parameter.empty:
+            if name not in samples:
+                return None
+            args[name] = samples[name]
+    return args
+
+
+def _config_keys(cls: type) -> set[str]:
+    """get_config() keys of an instance, where one can be made with sample arguments."""
+    args = _sample_args(cls)
+    if args is None:
+        return set()
+    try:
+        return set(cls(**args).get_config())
+    except Exception:  # some layers need more than a sample can give; their signature still counts
+        return set()
+
+
 def _fields(cls: type) -> dict[str, str]:
     fields = dict(BASE_FIELDS)
     for klass in reversed(cls.__mro__):
@@ -77,6 +117,8 @@ def _fields(cls: type) -> dict[str, str]:
             if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 continue
             fields[name] = _kind(name, param)
+    for key in _config_keys(cls):
+        fields.setdefault(key, KIND_BY_NAME.get(key, "any"))
     return dict(sorted(fields.items()))
 
 

@@ -375,7 +375,15 @@ def _label_for(exc: UnexpectedInput, text: str, file: str) -> tuple[str, str] | 
             "unterminated regular expression",
             "a `/regex/` is opened but not closed on the same line; add the closing `/`",
         )
-    examples = {label: ex for label, (_, ex) in COMMON_MISTAKES.items()}
+    if isinstance(exc, UnexpectedToken) and str(exc.token) == "=":
+        if any(parser().get_terminal(t).pattern.value == ":=" for t in exc.expected if _is_literal(t)):
+            return "`=` instead of `:=`", COMMON_MISTAKES["`=` instead of `:=`"][0]
+    # The parser state at an error also depends on what came before the statement,
+    # so each example is tried at the start of a file and after other lines.
+    examples = {
+        label: [prefix + e for e in ex for prefix in ("", "\n", "Dense.units := 1\n", "rule r {\n")]
+        for label, (_, ex) in COMMON_MISTAKES.items()
+    }
     try:
         label = exc.match_examples(lambda t: parser().parse(_normalize(t)), examples, use_accepts=True)
     except Exception:  # match_examples re-parses; a failure there only loses the label
@@ -383,6 +391,13 @@ def _label_for(exc: UnexpectedInput, text: str, file: str) -> tuple[str, str] | 
     if label:
         return label, COMMON_MISTAKES[label][0]
     return None
+
+
+def _is_literal(terminal: str) -> bool:
+    try:
+        return parser().get_terminal(terminal).pattern.type == "str"
+    except KeyError:
+        return False
 
 
 def _normalize(text: str) -> str:

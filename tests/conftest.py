@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def keras():
+    import keras as _keras
+
+    _keras.utils.set_random_seed(1)
+    return _keras
+
+
+def weights_of(model) -> dict[str, np.ndarray]:
+    return {v.path: np.array(v.numpy()) for v in model.weights}
+
+
+@pytest.fixture
+def head_model(keras):
+    """A small functional classifier with a dense head: fc1, fc2 (relu), out (softmax)."""
+    x = keras.Input((8,), name="x")
+    h = keras.layers.Dense(16, activation="relu", name="fc1")(x)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.Dropout(0.5, name="drop")(h)
+    h = keras.layers.Dense(12, activation="relu", name="fc2")(h)
+    y = keras.layers.Dense(3, activation="softmax", name="out")(h)
+    model = keras.Model(x, y, name="head")
+    # Non-trivial BatchNormalization statistics, so copying them is visible.
+    bn = model.get_layer("bn")
+    bn.moving_mean.assign(np.linspace(-1, 1, 16).astype("float32"))
+    bn.moving_variance.assign(np.linspace(0.5, 2, 16).astype("float32"))
+    return model
+
+
+@pytest.fixture
+def probe():
+    return np.random.default_rng(0).standard_normal((5, 8)).astype("float32")

@@ -1,0 +1,75 @@
+"""The graph view: calls as nodes, tensors as edges, nested models with paths."""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import pytest
+
+import rewrite
+from rewrite.graphview import build_view, to_dot, to_json, to_text
+
+
+@pytest.fixture
+def nested(keras):
+    """Functional -> Functional -> Sequential, a shared layer, a raw ops node, two inputs."""
+    seq = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="relu", name="s1")], name="seq")
+    i = keras.Input((6,), name="mid_in")
+    mid = keras.Model(i, keras.layers.Dense(6, name="m1")(seq(i)), name="mid")
+    a = keras.Input((6,), name="a")
+    b = keras.Input((6,), name="b")
+    shared = keras.layers.Dense(6, name="shared")
+    h = keras.ops.add(shared(a), shared(b))
+    out = keras.layers.Dense(2, name="head")(mid(h))
+    return keras.Model([a, b], [out, h], name="outer")
+
+
+def test_nodes_are_calls_and_edges_are_tensors(nested):
+    g = rewrite.graph(nested)
+    assert isinstance(g, nx.MultiDiGraph)
+    assert g.nodes["shared#0"]["call_index"] == 0 and g.nodes["shared#1"]["call_index"] == 1
+    assert g.nodes["shared#0"]["layer"] is g.nodes["shared#1"]["layer"]
+    add = next(n for n, d in g.nodes(data=True) if d["kind"] == "op")
+    assert sorted(p for p, _ in g.in_edges(add)) == ["shared#0", "shared#1"]
+    edge = next(iter(g.get_edge_data("a#0", "shared#0").values()))
+    assert edge["shape"] == (None, 6) and edge["dtype"] == "float32" and edge["arg"] == 0
+    assert g.nodes["mid/seq/s1#0"]["parent"] == "mid/seq"
+    assert g.nodes["mid/seq/s1#0"]["config"]["activation"] == "relu"
+    assert nx.is_directed_acyclic_graph(g)
+
+
+def test_layer_index_paths_and_classes(nested):
+    view = build_view(nested)
+    assert list(view.layers) == ["shared", "mid", "mid/seq", "mid/seq/s1", "mid/m1", "head"]
+    assert [i.index for i in view.layers.values()] == list(range(6))
+    assert view.layers["mid/seq"].class_names[:2] == ("Sequential", "Model")
+    assert {i.path for i in view.by_class["Dense"]} == {"shared", "mid/seq/s1", "mid/m1", "head"}
+    assert view.layers["shared"].calls == ["shared#0", "shared#1"]
+    assert "head" in view.downstream("shared")
+
+
+def test_formats(nested):
+    g = rewrite.graph(nested)
+    text = to_text(g)
+    assert "mid/seq/s1" in text and "Dense" in text
+    assert to_dot(g).startswith('digraph "outer"')
+    data = json.loads(json.dumps(to_json(g), default=str))
+    assert {n["id"] for n in data["nodes"]} == set(g.nodes)
+
+
+def test_unbuilt_sequential_is_a_chain(keras):
+    seq = keras.Sequential([keras.layers.Dense(3, name="a"), keras.layers.Dense(2, name="b")])
+    with pytest.raises(TypeError, match="Functional and Sequential"):
+        build_view(keras.layers.Dense(2))
+    g = rewrite.graph(seq)
+    assert list(g.edges()) == [("a#0", "b#0")]
+
+
+def test_subclassed_model_is_refused_with_advice(keras):
+    class Sub(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="subclassed model has no graph"):
+        rewrite.graph(Sub())

@@ -1,0 +1,61 @@
+"""Each private Keras API keras-rewrite relies on, exercised directly.
+
+If one of these fails after a Keras upgrade, fix rewrite/_keras_private.py.
+"""
+
+from __future__ import annotations
+
+from rewrite import _keras_private as kp
+
+
+def test_model_calls_lists_only_this_models_calls(keras):
+    dense = keras.layers.Dense(2, name="shared")
+    a = keras.Input((2,))
+    m1 = keras.Model(a, dense(dense(a)))
+    b = keras.Input((2,))
+    keras.Model(b, dense(b))  # a second model calls the same layer
+    calls = [(op.name, index) for op, index, _ in kp.model_calls(m1) if op.name == "shared"]
+    assert calls == [("shared", 0), ("shared", 1)]
+    assert len(dense._inbound_nodes) == 3
+
+
+def test_node_input_sources_follow_keras_history(keras):
+    a = keras.Input((2,), name="a")
+    h = keras.layers.Dense(2, name="d")(a)
+    m = keras.Model(a, keras.layers.Add(name="add")([h, a]))
+    node = next(n for op, _, n in kp.model_calls(m) if op.name == "add")
+    assert [src.name for src, _, _, _ in kp.node_input_sources(node)] == ["d", "a"]
+    args, kwargs = kp.node_call(node)
+    assert len(args) == 1 and kwargs == {}
+
+
+def test_sequential_functional_and_sublayers(keras):
+    seq = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    assert kp.is_functional(kp.sequential_functional(seq))
+    assert kp.sequential_functional(keras.Sequential([keras.layers.Dense(2)])) is None
+    mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=2)
+    x = keras.Input((4, 4))
+    mha(x, x)
+    assert len(kp.sublayers(mha)) >= 4
+    assert kp.sublayers(keras.layers.Dense(2)) == []
+
+
+def test_clone_with_cache_pairs_nested_layers(keras):
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="in1")], name="inner")
+    x = keras.Input((3,))
+    m = keras.Model(x, inner(x))
+    new, cache = kp.clone_with_cache(m, lambda layer: layer.__class__.from_config(layer.get_config()))
+    assert cache[id(inner)] is new.get_layer("inner")
+    assert cache[id(inner.get_layer("in1"))] is new.get_layer("inner").get_layer("in1")
+
+
+def test_reset_compiled_functions(keras):
+    import numpy as np
+
+    x = keras.Input((2,))
+    m = keras.Model(x, keras.layers.Dense(1)(x))
+    m.compile(loss="mse")
+    m.predict(np.zeros((1, 2)), verbose=0)
+    assert m.predict_function is not None
+    assert "predict_function" in kp.reset_compiled_functions(m)
+    assert m.predict_function is None
