@@ -44,7 +44,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(CASES),
         help=f"comma-separated, from: {', '.join(CASES)} (default: all)",
     )
-    parser.add_argument("--pairs", type=int, default=None, help="timed A/B pairs per model (default 5; 2 with --quick)")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        help="timed A/B pairs per model (default 5; 2 with --quick)",
+    )
     parser.add_argument(
         "--validation-pairs",
         type=int,
@@ -61,7 +66,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     keys = [k.strip().lower() for k in args.models.split(",") if k.strip()]
     unknown = [k for k in keys if k not in CASES]
     if unknown or not keys:
-        parser.error(f"--models: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(CASES)}")
+        parser.error(
+            f"--models: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(CASES)}"
+        )
     args.models = keys
     if args.pairs is None:
         args.pairs = 2 if args.quick else 5
@@ -91,8 +98,12 @@ def _compare(a_model: Any, b_model: Any) -> list[str]:
     import numpy as np
 
     problems: list[str] = []
-    a_layers = {layer.name: layer for layer in a_model.layers if type(layer).__name__ != "InputLayer"}
-    b_layers = {layer.name: layer for layer in b_model.layers if type(layer).__name__ != "InputLayer"}
+    a_layers = {
+        layer.name: layer for layer in a_model.layers if type(layer).__name__ != "InputLayer"
+    }
+    b_layers = {
+        layer.name: layer for layer in b_model.layers if type(layer).__name__ != "InputLayer"
+    }
     if set(a_layers) != set(b_layers):
         problems.append(f"layer names differ: {sorted(set(a_layers) ^ set(b_layers))[:5]}")
     for name in sorted(set(a_layers) & set(b_layers)):
@@ -161,7 +172,9 @@ def run_case(key: str, quick: bool, pairs: int, validation_pairs: int) -> dict[s
     out["changed_layers_b"] = len(edited)
     out["equivalence_problems"] = _compare(result.model, b_model)
     if out["changed_layers_a"] != out["changed_layers_b"]:
-        out["equivalence_problems"].insert(0, f"A changed {out['changed_layers_a']} layers, B {out['changed_layers_b']}")
+        out["equivalence_problems"].insert(
+            0, f"A changed {out['changed_layers_a']} layers, B {out['changed_layers_b']}"
+        )
     del result, b_model
 
     # 1. speed: A B A B ...
@@ -233,8 +246,6 @@ def run_case(key: str, quick: bool, pairs: int, validation_pairs: int) -> dict[s
             "median_ratio": statistics.median(val_ratios),
             "probe_batch": PROBE_BATCH,
         }
-    del model
-    gc.collect()
     return out
 
 
@@ -276,10 +287,18 @@ def _verdict(ok: bool) -> str:
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
+    lines = [
+        "  ".join(
+            h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))
+        )
+    ]
     lines.append("  ".join("-" * w for w in widths))
     for row in rows:
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))
+            )
+        )
     return "\n".join(lines)
 
 
@@ -293,7 +312,16 @@ def render(results: dict[str, Any]) -> str:
         "1. Speed  A = rewrite.apply(validate='none'), B = clone_model + set_weights by hand "
         f"(target: median A/B <= {TARGET_SPEED_RATIO})",
         _table(
-            ["model", "layers", "A median", "B median", "A/B median", "A/B min", "A/B max", "target"],
+            [
+                "model",
+                "layers",
+                "A median",
+                "B median",
+                "A/B median",
+                "A/B min",
+                "A/B max",
+                "target",
+            ],
             [
                 [
                     c["model"],
@@ -311,11 +339,16 @@ def render(results: dict[str, Any]) -> str:
         "",
         "   Where A's time goes (median seconds per stage of report.timings; 'other' = parse, report, rest)",
     ]
-    stage_names = sorted({s for c in cases for s in c["a_stages_median_s"] if s != "other"}) + ["other"]
+    stage_names = sorted({s for c in cases for s in c["a_stages_median_s"] if s != "other"}) + [
+        "other"
+    ]
     parts.append(
         _table(
             ["model", *stage_names],
-            [[c["model"], *(f"{c['a_stages_median_s'].get(s, 0.0):.3f}" for s in stage_names)] for c in cases],
+            [
+                [c["model"], *(f"{c['a_stages_median_s'].get(s, 0.0):.3f}" for s in stage_names)]
+                for c in cases
+            ],
         )
     )
     parts += [
@@ -398,15 +431,31 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             _log(f"[{key}] FAILED:\n{traceback.format_exc()}")
-            results["errors"].append({"model": key, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+            results["errors"].append(
+                {
+                    "model": key,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(),
+                }
+            )
     cases = results["cases"]
     validated = [c for c in cases if "validation" in c]
     results["targets"] = {
-        f"speed: median A/B <= {TARGET_SPEED_RATIO} on every model": all(c["speed"]["median_ratio"] <= TARGET_SPEED_RATIO for c in cases) if cases else None,
-        f"planning share <= {TARGET_PLAN_SHARE:.0%} on every model": all(c["plan"]["share"] <= TARGET_PLAN_SHARE for c in cases) if cases else None,
+        f"speed: median A/B <= {TARGET_SPEED_RATIO} on every model": all(
+            c["speed"]["median_ratio"] <= TARGET_SPEED_RATIO for c in cases
+        )
+        if cases
+        else None,
+        f"planning share <= {TARGET_PLAN_SHARE:.0%} on every model": all(
+            c["plan"]["share"] <= TARGET_PLAN_SHARE for c in cases
+        )
+        if cases
+        else None,
         f"validation cost <= {TARGET_VALIDATION_RATIO}x save/load on every model": all(
             c["validation"]["median_ratio"] <= TARGET_VALIDATION_RATIO for c in validated
-        ) if validated else None,
+        )
+        if validated
+        else None,
     }
     results["total_s"] = time.perf_counter() - started
     if cases:
@@ -419,5 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(results, fh, indent=2)
             fh.write("\n")
         print(f"results written to {args.json}")
-    failed = bool(results["errors"]) or any(c["equivalence_problems"] or c.get("validation_failures") for c in cases)
+    failed = bool(results["errors"]) or any(
+        c["equivalence_problems"] or c.get("validation_failures") for c in cases
+    )
     return 1 if failed else 0

@@ -67,10 +67,10 @@ def _input_consumers(model: Any, view: GraphView | None) -> dict[int, Any]:
     out: dict[int, Any] = {}
     if view is None:
         return out
-    inputs = {t.name: t for t in keras.tree.flatten(model.input)}
+    inputs = {id(t._keras_history.operation): t for t in keras.tree.flatten(model.input)}
     g = view.graph
     for nid, data in g.nodes(data=True):
-        if data["kind"] != "input" or data["parent"] or data["name"] not in inputs:
+        if data["kind"] != "input" or data["parent"] or id(data["layer"]) not in inputs:
             continue
         frontier = [nid]
         for _ in range(3):  # a cast or a nested model may sit in between
@@ -79,7 +79,7 @@ def _input_consumers(model: Any, view: GraphView | None) -> dict[int, Any]:
                 for succ in g.successors(n):
                     layer = g.nodes[succ]["layer"]
                     if hasattr(layer, "input_dim") or hasattr(layer, "get_vocabulary"):
-                        out.setdefault(id(inputs[data["name"]]), layer)
+                        out.setdefault(id(inputs[id(data["layer"])]), layer)
                     nxt.append(succ)
             frontier = nxt
     return out
@@ -231,14 +231,19 @@ def check_config_round_trip(model: Any, custom_objects: dict | None, safe_mode: 
     return CheckResult(name="config round trip", status="passed", detail="get_config -> from_config (safe mode)")
 
 
-def _load_advice(exc: Exception) -> str:
+def _load_advice(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-    if "Lambda" in text or "lambda" in text:
+    chain = text
+    cause: BaseException | None = exc
+    while cause is not None:
+        chain += f" {cause}"
+        cause = cause.__cause__ or cause.__context__
+    if "Lambda" in chain or "lambda" in chain:
         return (
             f"{text}. The model has a Lambda layer, which safe mode refuses to load; pass safe_mode=False "
             "(CLI: --unsafe) if you trust this model"
         )
-    if "Could not locate class" in text or "Unknown layer" in text or "not found" in text:
+    if any(k in chain for k in ("Could not locate class", "Unknown layer", "could not be deserialized")):
         return (
             f"{text}. Register the custom class with @keras.saving.register_keras_serializable() "
             "or pass it in custom_objects (CLI: --custom-objects module:dict)"
