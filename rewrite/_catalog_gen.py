@@ -76,7 +76,7 @@ def _sample_args(cls: type) -> dict[str, Any] | None:
         "value_range": (0, 1), "hashing_size": 2, "features": 2,
     }
     try:
-        sig = inspect.signature(cls.__init__)
+        sig = inspect.signature(cls)
     except (TypeError, ValueError):
         return None
     args = {}

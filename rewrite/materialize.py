@@ -71,7 +71,7 @@ def materialize(view: GraphView, plan: Plan, fast_init: bool = True) -> Material
     """Build the rewritten model. The original model is only read."""
     paths = {id(info.layer): path for path, info in view.layers.items() if info.owner is None}
     held: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for path, edit in plan.edits.items():
+    for edit in plan.edits.values():
         if edit.info.owner is not None and edit.info.owner_key is not None:
             held.setdefault(edit.info.owner, []).append((edit.info.owner_key, edit.overrides))
     swapped: list[tuple[Any, str, Any]] = []

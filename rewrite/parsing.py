@@ -375,9 +375,12 @@ def _label_for(exc: UnexpectedInput, text: str, file: str) -> tuple[str, str] | 
             "unterminated regular expression",
             "a `/regex/` is opened but not closed on the same line; add the closing `/`",
         )
-    if isinstance(exc, UnexpectedToken) and str(exc.token) == "=":
-        if any(parser().get_terminal(t).pattern.value == ":=" for t in exc.expected if _is_literal(t)):
-            return "`=` instead of `:=`", COMMON_MISTAKES["`=` instead of `:=`"][0]
+    if (
+        isinstance(exc, UnexpectedToken)
+        and str(exc.token) == "="
+        and any(parser().get_terminal(t).pattern.value == ":=" for t in exc.expected if _is_literal(t))
+    ):
+        return "`=` instead of `:=`", COMMON_MISTAKES["`=` instead of `:=`"][0]
     # The parser state at an error also depends on what came before the statement,
     # so each example is tried at the start of a file and after other lines.
     examples = {
