@@ -119,6 +119,14 @@ def _compare(a_model: Any, b_model: Any) -> list[str]:
 # ------------------------------------------------------------------ one model
 
 
+def _stage_medians(totals: list[float], stages: list[dict[str, float]]) -> dict[str, float]:
+    """Median seconds per stage of report.timings; `other` is the rest of the total."""
+    names = sorted({name for s in stages for name in s})
+    medians = {name: statistics.median(s.get(name, 0.0) for s in stages) for name in names}
+    medians["other"] = statistics.median(t - sum(s.values()) for t, s in zip(totals, stages))
+    return medians
+
+
 def _probe(model: Any) -> Any:
     import numpy as np
 
@@ -201,10 +209,7 @@ def run_case(key: str, quick: bool, pairs: int, validation_pairs: int) -> dict[s
         "min_ratio": min(ratios),
         "max_ratio": max(ratios),
     }
-    stage_names = sorted({name for s in stages for name in s})
-    medians = {name: statistics.median(s.get(name, 0.0) for s in stages) for name in stage_names}
-    medians["other"] = statistics.median(a - sum(s.values()) for a, s in zip(times_a, stages))
-    out["a_stages_median_s"] = medians
+    out["a_stages_median_s"] = _stage_medians(times_a, stages)
 
     # 2. matching and planning share
     _log(f"[{label}] plan")
@@ -222,6 +227,7 @@ def run_case(key: str, quick: bool, pairs: int, validation_pairs: int) -> dict[s
         keras.ops.convert_to_numpy(model(x, training=False))  # warm the kernels for both sides
         none_s: list[float] = []
         full_s: list[float] = []
+        full_stages: list[dict[str, float]] = []
         bare_s: list[float] = []
         with tempfile.TemporaryDirectory(prefix="keras-rewrite-bench-") as tmp:
             for i in range(validation_pairs):
@@ -229,6 +235,7 @@ def run_case(key: str, quick: bool, pairs: int, validation_pairs: int) -> dict[s
                 none_s.append(_timed(run_a)[0])
                 t, result = _timed(lambda: rewrite.apply(model, case.rule, validate="full"))
                 full_s.append(t)
+                full_stages.append(dict(result.report.timings))
                 if not result.report.passed:
                     out.setdefault("validation_failures", []).append(str(result.report.validation))
                 del result
@@ -244,6 +251,7 @@ def run_case(key: str, quick: bool, pairs: int, validation_pairs: int) -> dict[s
             "median_cost_s": statistics.median(costs),
             "median_save_load_call_s": statistics.median(bare_s),
             "median_ratio": statistics.median(val_ratios),
+            "full_stages_median_s": _stage_medians(full_s, full_stages),
             "probe_batch": PROBE_BATCH,
         }
     return out
@@ -302,6 +310,16 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _stage_table(rows: list[tuple[str, dict[str, float]]]) -> str:
+    order = ["graph", "plan", "probe", "materialize", "weights", "inplace", "validate", "evaluate"]
+    present = {name for _, stages in rows for name in stages if name != "other"}
+    names = [n for n in order if n in present] + sorted(present - set(order)) + ["other"]
+    return _table(
+        ["model", *names],
+        [[model, *(f"{stages.get(n, 0.0):.3f}" for n in names)] for model, stages in rows],
+    )
+
+
 def render(results: dict[str, Any]) -> str:
     cases = results["cases"]
     opts = results["options"]
@@ -338,19 +356,8 @@ def render(results: dict[str, Any]) -> str:
         ),
         "",
         "   Where A's time goes (median seconds per stage of report.timings; 'other' = parse, report, rest)",
+        _stage_table([(c["model"], c["a_stages_median_s"]) for c in cases]),
     ]
-    stage_names = sorted({s for c in cases for s in c["a_stages_median_s"] if s != "other"}) + [
-        "other"
-    ]
-    parts.append(
-        _table(
-            ["model", *stage_names],
-            [
-                [c["model"], *(f"{c['a_stages_median_s'].get(s, 0.0):.3f}" for s in stage_names)]
-                for c in cases
-            ],
-        )
-    )
     parts += [
         "",
         f"2. Matching and planning share  rewrite.plan / median A (target: <= {TARGET_PLAN_SHARE:.0%})",
@@ -389,8 +396,17 @@ def render(results: dict[str, Any]) -> str:
                     for c in with_validation
                 ],
             ),
+            "",
+            "   Where validate='full' spends its time (median seconds per stage of report.timings)",
+            _stage_table(
+                [(c["model"], c["validation"]["full_stages_median_s"]) for c in with_validation]
+            ),
         ]
     parts += ["", "Targets"]
+    if opts["quick"]:
+        parts.append(
+            "  (--quick: a tiny model, a smoke test; the targets are meant for the application models)"
+        )
     for name, ok in results["targets"].items():
         parts.append(f"  {name}: {_verdict(ok) if ok is not None else 'not measured'}")
     problems = [(c["model"], p) for c in cases for p in c["equivalence_problems"]]

@@ -23,6 +23,8 @@ from rewrite.values import equal
 INPLACE_FIELDS = {
     "activation",
     "rate",
+    "dropout",
+    "recurrent_dropout",
     "trainable",
     "momentum",
     "epsilon",

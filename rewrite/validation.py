@@ -23,6 +23,7 @@ from typing import Any, Literal
 import keras
 import numpy as np
 
+from rewrite import _keras_private as kp
 from rewrite import ast
 from rewrite.catalog import canonical_activation
 from rewrite.graphview import GraphView
@@ -33,6 +34,19 @@ SAVE_LOAD_ATOL = 1e-6
 
 
 # ------------------------------------------------------------------ probe data
+
+
+def graph_model(model: Any) -> Any:
+    """The Functional that holds a model's graph (a built Sequential keeps one)."""
+    if isinstance(model, keras.Sequential):
+        functional = kp.sequential_functional(model)
+        if functional is None:
+            raise ValueError(
+                f"the Sequential model `{model.name}` has no input shape, so there is nothing to probe; "
+                "start it with keras.Input(...), call it once, or pass probe= (or validate='config')"
+            )
+        return functional
+    return model
 
 
 def make_probe(model: Any, view: GraphView | None = None, batch: int = 4, seed: int = 0) -> Any:
@@ -59,7 +73,7 @@ def make_probe(model: Any, view: GraphView | None = None, batch: int = 4, seed: 
             return rng.integers(0, 2, size=shape).astype(bool)
         return rng.standard_normal(shape).astype(dtype)
 
-    return keras.tree.map_structure(one, model.input)
+    return keras.tree.map_structure(one, graph_model(model).input)
 
 
 def _input_consumers(model: Any, view: GraphView | None) -> dict[int, Any]:
@@ -67,7 +81,7 @@ def _input_consumers(model: Any, view: GraphView | None) -> dict[int, Any]:
     out: dict[int, Any] = {}
     if view is None:
         return out
-    inputs = {id(t._keras_history.operation): t for t in keras.tree.flatten(model.input)}
+    inputs = {id(t._keras_history.operation): t for t in keras.tree.flatten(graph_model(model).input)}
     g = view.graph
     for nid, data in g.nodes(data=True):
         if data["kind"] != "input" or data["parent"] or id(data["layer"]) not in inputs:
@@ -115,6 +129,7 @@ def _to_numpy(x: Any) -> np.ndarray:
 
 def compute(model: Any, x: Any) -> Outputs:
     """Outputs and logits of `model` on `x` (inference mode)."""
+    model = graph_model(model)
     flat_outputs = keras.tree.flatten(model.outputs)
     names = _output_names(model)
     taps: list[Any] = []
