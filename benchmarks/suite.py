@@ -260,6 +260,14 @@ def run_case(key: str, quick: bool, pairs: int, validation_pairs: int) -> dict[s
 # ------------------------------------------------------------------ report
 
 
+def _loadavg() -> list[float] | None:
+    """1, 5 and 15 minute load averages: other work on the machine skews every timing."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def _meta() -> dict[str, Any]:
     import keras
     import numpy
@@ -422,10 +430,11 @@ def render(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    load_start = _loadavg()  # before this process does any work
     args = _parse_args(argv)
     started = time.perf_counter()
     results: dict[str, Any] = {
-        "meta": _meta(),
+        "meta": {**_meta(), "loadavg_start": load_start},
         "options": {
             "models": args.models,
             "pairs": args.pairs,
@@ -474,11 +483,16 @@ def main(argv: list[str] | None = None) -> int:
         else None,
     }
     results["total_s"] = time.perf_counter() - started
+    results["meta"]["loadavg_end"] = _loadavg()
     if cases:
         print(render(results))
     for error in results["errors"]:
         print(f"\nERROR: {error['model']}: {error['error']}")
-    print(f"\ntotal {results['total_s']:.0f} s")
+    meta = results["meta"]
+    print(
+        f"\ntotal {results['total_s']:.0f} s; load average (1, 5, 15 min) "
+        f"{meta['loadavg_start']} at start, {meta['loadavg_end']} at end"
+    )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=2)

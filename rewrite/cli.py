@@ -62,7 +62,12 @@ def load_model(spec: str, custom_objects: dict | None = None, safe_mode: bool = 
         factory = getattr(module, attr, None)
         if not callable(factory):
             raise ModelLoadError(f"`{attr}` in module `{module_name}` is not a callable that returns a model (MODEL {spec})")
-        return factory()
+        model = factory()
+        import keras
+
+        if not isinstance(model, keras.Model):
+            raise ModelLoadError(f"`{spec}` returned {type(model).__name__}, not a Keras model")
+        return model
     raise ModelLoadError(f"MODEL must be a .keras/.h5 file or `module:callable`. Received: {spec!r}")
 
 

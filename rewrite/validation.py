@@ -26,7 +26,7 @@ import numpy as np
 from rewrite import _keras_private as kp
 from rewrite import ast
 from rewrite.catalog import canonical_activation
-from rewrite.graphview import GraphView
+from rewrite.graphview import GraphView, build_view
 from rewrite.report import CheckResult, Drift
 
 SQUASHING = {"softmax", "sigmoid", "log_softmax"}
@@ -53,7 +53,8 @@ def make_probe(model: Any, view: GraphView | None = None, batch: int = 4, seed: 
     """A deterministic input batch shaped like the model's inputs.
 
     Integer inputs that feed an Embedding stay inside its vocabulary; string inputs
-    that feed a lookup layer draw from its vocabulary.
+    that feed a lookup layer draw from its vocabulary; inputs that feed a Rescaling
+    layer (pixels scaled by 1/255) draw from the range it expects.
     """
     rng = np.random.default_rng(seed)
     consumers = _input_consumers(model, view)
@@ -71,6 +72,10 @@ def make_probe(model: Any, view: GraphView | None = None, batch: int = 4, seed: 
             return np.array(rng.choice(vocab, size=shape)).astype(object)
         if dtype == "bool":
             return rng.integers(0, 2, size=shape).astype(bool)
+        if isinstance(layer, keras.layers.Rescaling) and isinstance(layer.scale, (int, float)) and layer.scale:
+            # Pixel-valued inputs (e.g. scaled by 1/255): draw from that range, or every
+            # activation downstream is tiny and hides what a rewrite changed.
+            return rng.uniform(0, 1 / abs(float(layer.scale)), size=shape).astype(dtype)
         return rng.standard_normal(shape).astype(dtype)
 
     return keras.tree.map_structure(one, graph_model(model).input)
@@ -80,7 +85,7 @@ def _input_consumers(model: Any, view: GraphView | None) -> dict[int, Any]:
     """id(model input tensor) -> the first layer that reads it (Embedding, lookups)."""
     out: dict[int, Any] = {}
     if view is None:
-        return out
+        view = build_view(model)
     inputs = {id(t._keras_history.operation): t for t in keras.tree.flatten(graph_model(model).input)}
     g = view.graph
     for nid, data in g.nodes(data=True):
@@ -92,7 +97,7 @@ def _input_consumers(model: Any, view: GraphView | None) -> dict[int, Any]:
             for n in frontier:
                 for succ in g.successors(n):
                     layer = g.nodes[succ]["layer"]
-                    if hasattr(layer, "input_dim") or hasattr(layer, "get_vocabulary"):
+                    if hasattr(layer, "input_dim") or hasattr(layer, "get_vocabulary") or isinstance(layer, keras.layers.Rescaling):
                         out.setdefault(id(inputs[id(data["layer"])]), layer)
                     nxt.append(succ)
             frontier = nxt

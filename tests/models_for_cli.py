@@ -1,0 +1,13 @@
+"""Model builders named as `module:callable` in CLI tests."""
+
+from __future__ import annotations
+
+
+def small_cnn():
+    from rewrite.demo import build_demo_model
+
+    return build_demo_model()
+
+
+def not_a_model():
+    return 42

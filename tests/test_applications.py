@@ -1,0 +1,80 @@
+"""Real architectures we did not design: keras.applications (weights=None), via API and CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rewrite
+from rewrite.cli import main
+from rewrite.validation import make_probe
+
+CASES = {
+    "ResNet50": ("Activation[activation = relu].activation := gelu", "relu"),
+    "EfficientNetB0": ("(Conv2D | DepthwiseConv2D | Activation)[activation = swish].activation := gelu", "silu"),
+    "MobileNetV2": ('Dense[name = "predictions"].activation := linear', "softmax"),
+}
+
+
+def _activation_name(layer):
+    act = layer.get_config().get("activation")
+    return {"swish": "silu"}.get(act, act) if isinstance(act, str) else None
+
+
+def _expected_matches(model, name):
+    classes = {"ResNet50": ("Activation",), "EfficientNetB0": ("Conv2D", "DepthwiseConv2D", "Activation"), "MobileNetV2": ("Dense",)}[name]
+    _, old = CASES[name]
+    found = [
+        layer.name
+        for layer in model.layers
+        if any(k in [c.__name__ for c in type(layer).__mro__] for k in classes) and _activation_name(layer) == old
+    ]
+    return found if name != "MobileNetV2" else ["predictions"]
+
+
+def _sub(model, layer_name):
+    import keras
+
+    return keras.Model(model.input, model.get_layer(layer_name).output)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_application_via_api_and_cli(name, tmp_path, keras):
+    rule, _ = CASES[name]
+    model = getattr(keras.applications, name)(weights=None)
+    before = [v.numpy().copy() for v in model.weights]
+    result = rewrite.apply(model, rule)
+    report = result.report
+    assert report.passed, report.render()
+    expected = _expected_matches(model, name)
+    assert report.statements[0].matches == expected and len(expected) >= 1
+    assert {c.layer for c in report.changes} == set(expected)
+    new = result.model
+    for a, b, c in zip(model.weights, new.weights, before):
+        assert np.array_equal(a.numpy(), c), "input model changed"
+        assert np.array_equal(a.numpy(), b.numpy()), a.path
+    x = make_probe(model)
+    if name == "MobileNetV2":
+        # logits instead of softmax: softmax of the new output is the old output
+        logits = np.array(new(x))
+        e = np.exp(logits - logits.max(-1, keepdims=True))
+        np.testing.assert_allclose(e / e.sum(-1, keepdims=True), np.array(model(x)), atol=1e-6)
+        assert {(d.kind, d.max_abs == 0.0) for d in report.drift} == {("output", False), ("logits", True)}
+    else:
+        # an intermediate activation, computed another way: gelu of the original pre-activation
+        act_layer = "conv1_relu" if name == "ResNet50" else "stem_activation"
+        pre = model.get_layer(act_layer).input
+        pre_values = np.array(keras.Model(model.input, pre)(x))
+        np.testing.assert_allclose(np.array(_sub(new, act_layer)(x)), np.array(keras.activations.gelu(pre_values)), atol=1e-5)
+        assert np.max(np.abs(np.array(_sub(model, act_layer)(x)) - np.array(_sub(new, act_layer)(x)))) > 1e-3
+
+    saved = tmp_path / f"{name}.keras"
+    model.save(saved)
+    rules = tmp_path / "rule.rw"
+    rules.write_text(rule + "\n")
+    out = tmp_path / "out.keras"
+    assert main(["apply", str(saved), str(rules), "-o", str(out), "--json"]) == 0
+    reloaded = keras.saving.load_model(out)
+    changed = [reloaded.get_layer(n).get_config()["activation"] for n in expected]
+    assert set(changed) == {"linear" if name == "MobileNetV2" else "gelu"}
+    np.testing.assert_allclose(np.array(reloaded(x)), np.array(new(x)), atol=1e-6)

@@ -1,0 +1,137 @@
+"""The command line, in process: apply, plan, check, graph, demo; files whole or not at all."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rewrite.cli import main, parse_assignment
+
+
+@pytest.fixture
+def saved(tmp_path, keras):
+    from rewrite.demo import build_demo_model
+
+    path = tmp_path / "model.keras"
+    build_demo_model().save(path)
+    return path
+
+
+@pytest.fixture
+def rules(tmp_path):
+    path = tmp_path / "head.rw"
+    path.write_text('param act = tanh in [tanh, gelu]\nrule head {\n  Dense[name ~ "fc?"].activation := $act\n  expect matches = 2\n}\n')
+    return path
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_apply_writes_a_valid_model_and_leaves_the_input(saved, rules, tmp_path, capsys, keras):
+    before = digest(saved)
+    out = tmp_path / "out" / "new.keras"
+    assert main(["apply", str(saved), str(rules), "-o", str(out), "--set", "act=gelu"]) == 0
+    text = capsys.readouterr().out
+    assert "fc1    activation  relu  gelu" in text and "validation PASSED" in text and f"wrote {out}" in text
+    assert digest(saved) == before
+    new = keras.saving.load_model(out)
+    assert new.get_layer("fc1").activation.__name__ == "gelu"
+    old = keras.saving.load_model(saved)
+    for a, b in zip(old.weights, new.weights):
+        assert np.array_equal(a.numpy(), b.numpy())
+    assert [p.name for p in out.parent.iterdir()] == ["new.keras"]
+
+
+def test_apply_json_and_eval(saved, rules, tmp_path, capsys):
+    data = tmp_path / "data.npz"
+    rng = np.random.default_rng(0)
+    np.savez(data, x=rng.standard_normal((8, 32, 32, 3)).astype("float32"), y=np.arange(8) % 10)
+    out = tmp_path / "new.keras"
+    assert main(["apply", str(saved), str(rules), "-o", str(out), "--json", "--eval", str(data)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["params"] == {"act": "tanh"}
+    assert report["statements"][0]["matches"] == ["fc1", "fc2"]
+    assert set(report["evaluation"]["original"]) >= {"loss"}
+
+
+def test_failed_validation_writes_nothing(saved, tmp_path, capsys):
+    rules = tmp_path / "eq.rw"
+    rules.write_text("rule r {\n Dense.activation := tanh\n expect outputs equal\n}\n")
+    out = tmp_path / "new.keras"
+    out.write_text("previous")
+    assert main(["apply", str(saved), str(rules), "-o", str(out)]) == 1
+    assert "validation failed: expect outputs equal" in capsys.readouterr().err
+    assert out.read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eq.rw", "model.keras", "new.keras"]
+
+
+def test_apply_refuses_to_overwrite_input(saved, rules, capsys):
+    assert main(["apply", str(saved), str(rules), "-o", str(saved)]) == 1
+    assert "never overwrites its input" in capsys.readouterr().err
+
+
+def test_module_callable_models_inplace_and_strict(rules, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path.parent)
+    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parent.parent))
+    out = tmp_path / "inplace.keras"
+    assert main(["apply", "tests.models_for_cli:small_cnn", str(rules), "-o", str(out), "--mode", "inplace", "--validate", "config"]) == 0
+    assert "Rewrite (in-place mode)" in capsys.readouterr().out
+    nothing = tmp_path / "none.rw"
+    nothing.write_text("Conv3D.filters := 3\n")
+    assert main(["apply", "tests.models_for_cli:small_cnn", str(nothing), "-o", str(out), "--strict"]) == 1
+    assert "--strict" in capsys.readouterr().err
+    assert main(["plan", "tests.models_for_cli:not_a_model", str(nothing)]) == 1
+    assert main(["plan", "tests.models_for_cli:missing", str(nothing)]) == 1
+    assert "not a callable" in capsys.readouterr().err
+    assert main(["plan", "nope.keras", str(nothing)]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_plan_shows_changes_and_near_misses(saved, rules, capsys):
+    assert main(["plan", str(saved), str(rules)]) == 0
+    text = capsys.readouterr().out
+    assert "Plan (dry run)" in text and "fc1    activation  relu  tanh" in text
+    assert "fc_out     class Dense ok, name is fc_out, wanted ~ \"fc?\"" in text
+
+
+def test_rule_errors_exit_1_with_location(saved, tmp_path, capsys):
+    bad = tmp_path / "bad.rw"
+    bad.write_text("Dense.activation := tanhh\n")
+    assert main(["plan", str(saved), str(bad)]) == 1
+    assert f"{bad}:1:21: error: `activation := 'tanhh'`: unknown activation" in capsys.readouterr().err
+
+
+def test_graph_formats(saved, capsys):
+    assert main(["graph", str(saved)]) == 0
+    assert "conv1" in capsys.readouterr().out
+    assert main(["graph", str(saved), "--format", "dot"]) == 0
+    assert capsys.readouterr().out.startswith('digraph "demo_cnn"')
+    assert main(["graph", str(saved), "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["nodes"]) == 10
+
+
+def test_set_values_use_rule_literals():
+    assert parse_assignment("act=gelu") == ("act", "gelu")
+    assert parse_assignment("w = 64") == ("w", 64)
+    assert parse_assignment("k=(3, 3)") == ("k", (3, 3))
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        parse_assignment("act")
+
+
+def test_demo_command_end_to_end(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "rewrite", "demo", "--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "validation PASSED" in proc.stdout
+    assert "reloaded it: outputs match the rewritten model (max diff 0)" in proc.stdout
+    assert (tmp_path / "demo_rewritten.keras").exists()
