@@ -111,6 +111,11 @@ def build_plan(ruleset: RuleSet, view: GraphView, params: dict[str, Any], strict
                 continue
             pending.append((info, old, value))
         # All matches first, then all edits: a statement never sees its own output.
+        if pending and stmt.policy == "widen":
+            raise PlanError(
+                f"{stmt.file}:{stmt.line}:{stmt.column}: `using weights=widen` (function-preserving widening) is "
+                "not available in this version; use `using weights=slice` to keep the overlapping weights"
+            )
         for info, old, value in pending:
             edit = plan.edits.setdefault(info.path, LayerEdit(info))
             edit.overrides[stmt.field] = value

@@ -223,3 +223,8 @@ def test_matching_fields_and_aliases(keras):
 def test_statement_rejects_bad_value_for_custom_field(head_model):
     with pytest.raises(PlanError, match="has no field `kernel_size` to set"):
         rewrite.apply(head_model, "Layer[name = \"fc1\"].kernel_size := 3")
+
+
+def test_widen_is_refused_with_the_alternative(head_model):
+    with pytest.raises(PlanError, match="using weights=slice"):
+        rewrite.apply(head_model, 'Dense[name = "fc1"].units := 32 using weights=widen')
