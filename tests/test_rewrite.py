@@ -228,3 +228,11 @@ def test_statement_rejects_bad_value_for_custom_field(head_model):
 def test_widen_is_refused_with_the_alternative(head_model):
     with pytest.raises(PlanError, match="using weights=slice"):
         rewrite.apply(head_model, 'Dense[name = "fc1"].units := 32 using weights=widen')
+
+
+def test_user_probe_is_used_for_drift(head_model, probe):
+    result = rewrite.apply(head_model, 'Dense[name ~ "fc*"].activation := tanh', probe=probe)
+    _, expected_new = head_reference(head_model, probe, np.tanh)
+    _, expected_old = head_reference(head_model, probe, lambda z: np.maximum(z, 0))
+    drift = {(d.output, d.kind): d.max_abs for d in result.report.drift}
+    assert drift[("out", "output")] == pytest.approx(np.max(np.abs(expected_new - expected_old)), abs=1e-6)
