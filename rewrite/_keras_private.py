@@ -17,6 +17,11 @@ from keras.src.ops.function import make_node_key
 __all__ = [
     "Functional",
     "clone_with_cache",
+    "first_call",
+    "lambda_output_shape",
+    "output_structure",
+    "producer_inputs",
+    "tensor_history",
     "is_functional",
     "model_calls",
     "node_input_sources",
@@ -98,3 +103,36 @@ def reset_compiled_functions(model: Any) -> list[str]:
         if hasattr(model, attr):
             setattr(model, attr, True)
     return reset
+
+
+def tensor_history(tensor: Any) -> tuple[Any, int, int] | None:
+    """(operation, node index, output index) that produced a symbolic tensor, or None."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None or history.operation is None:
+        return None
+    return history.operation, history.node_index, history.tensor_index
+
+
+def producer_inputs(tensor: Any) -> list[Any]:
+    """The symbolic input tensors of the call that produced `tensor`."""
+    found = tensor_history(tensor)
+    if found is None:
+        return []
+    op, node_index, _ = found
+    return list(op._inbound_nodes[node_index].arguments.keras_tensors)
+
+
+def first_call(layer: Any) -> tuple[tuple, dict]:
+    """The arguments of a layer's first call (its symbolic inputs when it was built)."""
+    node = layer._inbound_nodes[0]
+    return node.arguments.args, node.arguments.kwargs
+
+
+def output_structure(model: Any) -> Any:
+    """The nested structure (list, dict...) a Functional model returns."""
+    return getattr(model, "_outputs_struct", model.outputs)
+
+
+def lambda_output_shape(layer: Any) -> Any:
+    """The `output_shape` a Lambda layer was given (kept privately)."""
+    return layer._output_shape

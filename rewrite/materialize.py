@@ -58,7 +58,7 @@ def _clone_lambda(layer: keras.layers.Lambda, overrides: dict[str, Any]) -> kera
     # the function object is already in memory, so reuse it.
     return keras.layers.Lambda(
         layer.function,
-        output_shape=layer._output_shape,
+        output_shape=kp.lambda_output_shape(layer),
         mask=layer.mask,
         arguments=dict(layer.arguments),
         name=overrides.get("name", layer.name),

@@ -86,7 +86,11 @@ def _input_consumers(model: Any, view: GraphView | None) -> dict[int, Any]:
     out: dict[int, Any] = {}
     if view is None:
         view = build_view(model)
-    inputs = {id(t._keras_history.operation): t for t in keras.tree.flatten(graph_model(model).input)}
+    inputs = {}
+    for t in keras.tree.flatten(graph_model(model).input):
+        history = kp.tensor_history(t)
+        if history is not None:
+            inputs[id(history[0])] = t
     g = view.graph
     for nid, data in g.nodes(data=True):
         if data["kind"] != "input" or data["parent"] or id(data["layer"]) not in inputs:
@@ -116,15 +120,17 @@ class Outputs:
 
 
 def _output_names(model: Any) -> list[str]:
-    struct = model._outputs_struct if hasattr(model, "_outputs_struct") else model.outputs
+    struct = kp.output_structure(model)
     if isinstance(struct, dict):
         return ["/".join(str(p) for p in path) for path, _ in keras.tree.flatten_with_path(struct)]
     names = []
     for t in keras.tree.flatten(model.outputs):
-        history = getattr(t, "_keras_history", None)
-        op = history.operation if history else None
-        base = op.name if op is not None else "output"
-        names.append(base if history is None or history.tensor_index == 0 else f"{base}:{history.tensor_index}")
+        history = kp.tensor_history(t)
+        if history is None:
+            names.append("output")
+            continue
+        op, _, index = history
+        names.append(op.name if index == 0 else f"{op.name}:{index}")
     return names
 
 
@@ -140,12 +146,11 @@ def compute(model: Any, x: Any) -> Outputs:
     taps: list[Any] = []
     linear_twins: list[Any] = []
     for t in flat_outputs:
-        history = getattr(t, "_keras_history", None)
-        op = history.operation if history else None
+        history = kp.tensor_history(t)
+        op = history[0] if history else None
         tap, twin = None, None
-        if history is not None and isinstance(op, keras.layers.Layer) and not isinstance(op, keras.Model):
-            node = op._inbound_nodes[history.node_index]
-            inputs = node.arguments.keras_tensors
+        if isinstance(op, keras.layers.Layer) and not isinstance(op, keras.Model):
+            inputs = kp.producer_inputs(t)
             act = canonical_activation(op.get_config().get("activation")) if hasattr(op, "activation") else None
             if isinstance(op, (keras.layers.Activation, keras.layers.Softmax)) and (
                 isinstance(op, keras.layers.Softmax) or act in SQUASHING

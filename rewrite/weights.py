@@ -15,6 +15,7 @@ from typing import Any, Literal
 import keras
 import numpy as np
 
+from rewrite import _keras_private as kp
 from rewrite.errors import WeightPolicyError
 from rewrite.graphview import GraphView
 from rewrite.materialize import Materialized
@@ -60,15 +61,15 @@ def _pair(old: Any, new: Any) -> tuple[list[tuple[str, Any, Any]], list[Any], li
 def _fresh_values(new: Any) -> list[np.ndarray]:
     """Freshly initialized values for every weight of `new`, from a twin layer."""
     twin = type(new).from_config(new.get_config())
-    node = new._inbound_nodes[0]
+    call_args, call_kwargs = kp.first_call(new)
 
     def spec(x: Any) -> Any:
         if isinstance(x, keras.KerasTensor):
             return keras.KerasTensor(x.shape, dtype=x.dtype)
         return x
 
-    args = keras.tree.map_structure(spec, node.arguments.args)
-    kwargs = keras.tree.map_structure(spec, node.arguments.kwargs)
+    args = keras.tree.map_structure(spec, call_args)
+    kwargs = keras.tree.map_structure(spec, call_kwargs)
     twin(*args, **kwargs)
     return [keras.ops.convert_to_numpy(v.value) for v in twin.weights]
 

@@ -59,3 +59,20 @@ def test_reset_compiled_functions(keras):
     assert m.predict_function is not None
     assert "predict_function" in kp.reset_compiled_functions(m)
     assert m.predict_function is None
+
+
+def test_tensor_history_producer_inputs_first_call_and_structures(keras):
+    a = keras.Input((3,), name="a")
+    d = keras.layers.Dense(2, name="d")
+    h = d(a)
+    lam = keras.layers.Lambda(lambda t: t * 2, output_shape=(2,), name="lam")
+    out = lam(h)
+    m = keras.Model(a, {"y": out})
+    op, node_index, tensor_index = kp.tensor_history(out)
+    assert (op.name, node_index, tensor_index) == ("lam", 0, 0)
+    assert kp.producer_inputs(out) == [h]
+    args, kwargs = kp.first_call(d)
+    assert args[0] is a and kwargs == {}
+    assert set(kp.output_structure(m)) == {"y"}
+    assert kp.lambda_output_shape(lam) == (2,)
+    assert kp.tensor_history(keras.KerasTensor((1, 2))) is None
