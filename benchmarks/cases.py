@@ -1,5 +1,7 @@
 """The benchmark cases: a model, a rule, and the same edit written by hand.
 
+Keras is imported only when a case runs, so `--help` is instant.
+
 The hand-written side is what a user writes without keras-rewrite: a
 `clone_model` clone function that rebuilds every layer from its config, changing
 the activation of the layers the rule would select, then a per-layer
@@ -11,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import keras
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class Case:
 
 def baseline(model: Any, case: Case) -> tuple[Any, list[str]]:
     """B: clone_model with a hand-written clone function, then copy weights layer by layer."""
+    import keras
+
     clone, edited = case.clone_function()
     new_model = keras.models.clone_model(model, clone_function=clone)
     new_layers = {layer.name: layer for layer in new_model.layers}
@@ -60,16 +62,22 @@ def baseline(model: Any, case: Case) -> tuple[Any, list[str]]:
 
 
 def _relu_activation(layer: Any, config: dict[str, Any]) -> bool:
+    import keras
+
     return isinstance(layer, keras.layers.Activation) and config.get("activation") == "relu"
 
 
 def _swish_layer(layer: Any, config: dict[str, Any]) -> bool:
+    import keras
+
     classes = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Activation)
     # Keras 3 serializes swish as "silu"; the rule language treats the two as one
     return isinstance(layer, classes) and config.get("activation") in ("swish", "silu")
 
 
 def _predictions(layer: Any, config: dict[str, Any]) -> bool:
+    import keras
+
     return isinstance(layer, keras.layers.Dense) and layer.name == "predictions"
 
 
@@ -78,6 +86,8 @@ def _predictions(layer: Any, config: dict[str, Any]) -> bool:
 
 def tiny_model() -> Any:
     """A small functional model with something for each of the three rules (for --quick)."""
+    import keras
+
     inputs = keras.Input((32, 32, 3), name="image")
     x = keras.layers.Conv2D(8, 3, padding="same", activation="swish", name="stem_conv")(inputs)
     x = keras.layers.BatchNormalization(name="stem_bn")(x)
@@ -94,6 +104,8 @@ def tiny_model() -> Any:
 
 def _application(name: str) -> Callable[[], Any]:
     def build() -> Any:
+        import keras
+
         return getattr(keras.applications, name)(weights=None)
 
     build.__name__ = f"build_{name}"

@@ -28,13 +28,23 @@ class LayerInfo:
     path: str
     parent: str
     index: int
-    config: dict[str, Any]
     class_names: tuple[str, ...]
     calls: list[str] = field(default_factory=list)
     owner: str | None = None
     """For a layer held by a wrapper (TimeDistributed, Bidirectional): the wrapper's path."""
     owner_key: str | None = None
     """Where its config sits in the wrapper's config (`layer`, `backward_layer`)."""
+    _config: dict[str, Any] | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The layer's get_config(), computed on first use (most layers are never asked)."""
+        if self._config is None:
+            try:
+                self._config = self.layer.get_config()
+            except Exception:  # a layer without a usable get_config still takes part
+                self._config = {}
+        return self._config
 
     @property
     def class_name(self) -> str:
@@ -90,8 +100,9 @@ def _shape(tensor: Any) -> tuple | None:
 
 
 class _Builder:
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, with_configs: bool):
         self.model = model
+        self.with_configs = with_configs
         self.graph = nx.MultiDiGraph(name=model.name)
         self.layers: dict[str, LayerInfo] = {}
 
@@ -100,13 +111,10 @@ class _Builder:
 
     def add_layer(self, layer: Any, path: str, parent: str) -> LayerInfo:
         if path not in self.layers:
-            try:
-                config = layer.get_config()
-            except Exception:  # a layer without a usable get_config still takes part
-                config = {}
-            self.layers[path] = LayerInfo(layer, path, parent, len(self.layers), config, _class_names(layer))
+            info = LayerInfo(layer, path, parent, len(self.layers), _class_names(layer))
+            self.layers[path] = info
             if isinstance(layer, (keras.layers.Wrapper, keras.layers.Bidirectional)):
-                self.add_wrapped(layer, path, config)
+                self.add_wrapped(layer, path, info.config)
         return self.layers[path]
 
     def add_wrapped(self, wrapper: Any, path: str, config: dict[str, Any]) -> None:
@@ -118,7 +126,7 @@ class _Builder:
             inner_config = config[key].get("config", {}) if isinstance(config.get(key), dict) else {}
             inner_path = f"{path}/{inner.name}"
             self.layers[inner_path] = LayerInfo(
-                inner, inner_path, path, len(self.layers), dict(inner_config), _class_names(inner), owner=path, owner_key=key
+                inner, inner_path, path, len(self.layers), _class_names(inner), owner=path, owner_key=key, _config=dict(inner_config)
             )
 
     def walk(self, model: Any, prefix: str) -> None:
@@ -160,7 +168,7 @@ class _Builder:
                 parent=prefix.rstrip("/"),
                 call_index=call,
                 layer=op,
-                config=info.config if info else {},
+                **({"config": info.config if info else {}} if self.with_configs else {}),
                 output_shapes=[_shape(t) for t in node.outputs],
             )
             for position, (src, src_index, tensor_index, tensor) in enumerate(kp.node_input_sources(node)):
@@ -186,7 +194,9 @@ class _Builder:
             nid = self.node_id(path, 0)
             info.calls.append(nid)
             kind = "model" if isinstance(layer, keras.Model) else "layer"
-            self.graph.add_node(nid, kind=kind, cls=type(layer).__name__, name=layer.name, path=path, parent=prefix.rstrip("/"), call_index=0, layer=layer, config=info.config, output_shapes=[])
+            self.graph.add_node(nid, kind=kind, cls=type(layer).__name__, name=layer.name, path=path, parent=prefix.rstrip("/"), call_index=0, layer=layer, output_shapes=[])
+            if self.with_configs:
+                self.graph.nodes[nid]["config"] = info.config
             if previous is not None:
                 self.graph.add_edge(previous, nid, shape=None, dtype="", arg=0, tensor_index=0)
             previous = nid
@@ -194,15 +204,19 @@ class _Builder:
                 self.walk(layer, f"{path}/")
 
 
-def build_view(model: Any) -> GraphView:
-    """The graph view of a Functional or Sequential model (nested ones included)."""
+def build_view(model: Any, with_configs: bool = False) -> GraphView:
+    """The graph view of a Functional or Sequential model (nested ones included).
+
+    `with_configs` puts each layer's config on its graph nodes; otherwise configs
+    are computed only for the layers a selector asks about.
+    """
     if not isinstance(model, keras.Model) or not (kp.is_functional(model) or isinstance(model, keras.Sequential)):
         raise TypeError(
             "keras-rewrite works on Functional and Sequential models (and Functional subclasses). "
             f"Received: {type(model).__name__}. A subclassed model has no graph to rewrite; "
             "build it functionally or rewrite its get_config() instead."
         )
-    builder = _Builder(model)
+    builder = _Builder(model, with_configs)
     builder.walk(model, "")
     by_class: dict[str, list[LayerInfo]] = {}
     for info in builder.layers.values():
@@ -213,7 +227,7 @@ def build_view(model: Any) -> GraphView:
 
 def graph(model: Any) -> nx.MultiDiGraph:
     """A networkx.MultiDiGraph of the model's layer calls (see the module docstring)."""
-    return build_view(model).graph
+    return build_view(model, with_configs=True).graph
 
 
 def to_text(g: nx.MultiDiGraph) -> str:

@@ -1,10 +1,11 @@
 """The edit plan turned into a new Keras model in one clone_model pass.
 
 Every layer is rebuilt from its config (with the plan's overrides), nested
-Functional and Sequential models recursively, shared layers once. Variables of
-layers whose weights are about to be overwritten are created with a cheap
-constant initializer instead of a random one; the real initializers are restored
-before anyone sees the model, so its config and saved file are unchanged.
+Functional and Sequential models recursively, shared layers once. A variable that
+will keep its value is created holding that value (the layer's `add_weight` is
+given the original variable's value as its initializer during the clone), so it is
+neither randomly initialized nor copied a second time; every other variable gets
+the layer's real initializer. The layer's config and saved file are unchanged.
 """
 
 from __future__ import annotations
@@ -18,39 +19,49 @@ from rewrite import _keras_private as kp
 from rewrite.graphview import GraphView
 from rewrite.planning import Plan
 
-# Classes whose build() creates variables only from their own initializer
-# attributes (no sublayers), so a temporary initializer swap is invisible.
-FAST_INIT_CLASSES = {
-    "Dense",
-    "EinsumDense",
-    "Conv1D",
-    "Conv2D",
-    "Conv3D",
-    "Conv1DTranspose",
-    "Conv2DTranspose",
-    "Conv3DTranspose",
-    "DepthwiseConv1D",
-    "DepthwiseConv2D",
-    "SeparableConv1D",
-    "SeparableConv2D",
-    "BatchNormalization",
-    "LayerNormalization",
-    "GroupNormalization",
-    "Embedding",
-    "PReLU",
-}
-
-_ZEROS = keras.initializers.Zeros()
-
 
 @dataclass
 class Materialized:
     model: Any
     pairs: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     """path -> (original layer, new layer), nested models included."""
-    fast_init: set[int] = field(default_factory=set)
-    """ids of new layers built with placeholder initial values."""
+    prefilled: dict[int, Any] = field(default_factory=dict)
+    """id(new variable) -> the original variable it was created from."""
     notes: list[str] = field(default_factory=list)
+
+
+def _initial_value(old: Any) -> Any:
+    value = old.value
+    if keras.backend.backend() == "torch":
+        value = keras.ops.copy(value)  # a torch Parameter would share the storage
+    return value
+
+
+def _prefill(old: Any, new: Any, prefilled: dict[int, Any]) -> None:
+    """Make `new.add_weight` start each variable from `old`'s variable of the same name and shape."""
+    olds = {v.name: v for v in old.weights}
+    if len(olds) != len(old.weights) or not olds:
+        return
+    create = new.add_weight
+
+    def add_weight(*args: Any, **kwargs: Any) -> Any:
+        source = olds.get(kwargs.get("name"))  # type: ignore[arg-type]
+        shape = kwargs.get("shape")
+        dtype = keras.backend.standardize_dtype(kwargs.get("dtype") or new.variable_dtype)
+        if (
+            source is not None
+            and not args
+            and shape is not None
+            and tuple(shape) == tuple(source.shape)
+            and dtype == keras.backend.standardize_dtype(source.dtype)
+        ):
+            kwargs["initializer"] = _initial_value(source)
+            variable = create(**kwargs)
+            prefilled[id(variable)] = source
+            return variable
+        return create(*args, **kwargs)
+
+    new.add_weight = add_weight
 
 
 def _clone_lambda(layer: keras.layers.Lambda, overrides: dict[str, Any]) -> keras.layers.Lambda:
@@ -67,15 +78,15 @@ def _clone_lambda(layer: keras.layers.Lambda, overrides: dict[str, Any]) -> kera
     )
 
 
-def materialize(view: GraphView, plan: Plan, fast_init: bool = True) -> Materialized:
+def materialize(view: GraphView, plan: Plan, prefill: bool = True) -> Materialized:
     """Build the rewritten model. The original model is only read."""
     paths = {id(info.layer): path for path, info in view.layers.items() if info.owner is None}
+    prefilled: dict[int, Any] = {}
+    hooked: list[Any] = []
     held: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for edit in plan.edits.values():
         if edit.info.owner is not None and edit.info.owner_key is not None:
             held.setdefault(edit.info.owner, []).append((edit.info.owner_key, edit.overrides))
-    swapped: list[tuple[Any, str, Any]] = []
-    fast: set[int] = set()
 
     def clone_function(layer: Any) -> Any:
         if not isinstance(layer, keras.layers.Layer):
@@ -92,21 +103,21 @@ def materialize(view: GraphView, plan: Plan, fast_init: bool = True) -> Material
         for key, inner in held.get(path or "", []):
             config[key] = dict(config[key], config=dict(config[key]["config"], **inner))
         new = layer.__class__.from_config(config)
-        if fast_init and type(new).__name__ in FAST_INIT_CLASSES and type(new).__module__.startswith("keras."):
-            for attr, value in list(vars(new).items()):
-                if isinstance(value, keras.initializers.Initializer):
-                    swapped.append((new, attr, value))
-                    setattr(new, attr, _ZEROS)
-            fast.add(id(new))
+        # Only for layers that own all their variables: a composite's sublayers
+        # create theirs through their own add_weight.
+        if prefill and layer.weights and not kp.sublayers(layer) and not new.built:
+            _prefill(layer, new, prefilled)
+            hooked.append(new)
         return new
 
     try:
         new_model, cache = kp.clone_with_cache(view.model, clone_function)
     finally:
-        for obj, attr, value in swapped:
-            setattr(obj, attr, value)
+        for new in hooked:
+            if "add_weight" in vars(new):
+                del new.add_weight
 
-    result = Materialized(new_model, fast_init=fast)
+    result = Materialized(new_model, prefilled=prefilled)
     for path, info in view.layers.items():
         if info.owner is not None:
             continue  # held by a wrapper: its weights travel with the wrapper's

@@ -15,7 +15,6 @@ from typing import Any, Literal
 import keras
 import numpy as np
 
-from rewrite import _keras_private as kp
 from rewrite.errors import WeightPolicyError
 from rewrite.graphview import GraphView
 from rewrite.materialize import Materialized
@@ -56,22 +55,6 @@ def _pair(old: Any, new: Any) -> tuple[list[tuple[str, Any, Any]], list[Any], li
         else:
             orphans.append(v)
     return pairs, orphans, list(olds.values())
-
-
-def _fresh_values(new: Any) -> list[np.ndarray]:
-    """Freshly initialized values for every weight of `new`, from a twin layer."""
-    twin = type(new).from_config(new.get_config())
-    call_args, call_kwargs = kp.first_call(new)
-
-    def spec(x: Any) -> Any:
-        if isinstance(x, keras.KerasTensor):
-            return keras.KerasTensor(x.shape, dtype=x.dtype)
-        return x
-
-    args = keras.tree.map_structure(spec, call_args)
-    kwargs = keras.tree.map_structure(spec, call_kwargs)
-    twin(*args, **kwargs)
-    return [keras.ops.convert_to_numpy(v.value) for v in twin.weights]
 
 
 def transfer(view: GraphView, plan: Plan, built: Materialized) -> Transfer:
@@ -121,33 +104,24 @@ def _transfer_layer(
             layer=path,
             weight=_relative(orphans[0], new),
         )
-    fresh: list[np.ndarray] | None = None
-    if (mismatched or orphans) and id(new) in built.fast_init:
-        fresh = _fresh_values(new)
-    position = {id(v): i for i, v in enumerate(new.weights)}
-
-    def fresh_for(var: Any) -> np.ndarray:
-        if fresh is not None:
-            return fresh[position[id(var)]]
-        return np.asarray(keras.ops.convert_to_numpy(var.value))
-
     copied_values = 0
     for key, a, b in pairs:
         if tuple(a.shape) == tuple(b.shape):
-            b.assign(a.value)
+            if built.prefilled.get(id(b)) is not a:
+                b.assign(a.value)
             kept.append((f"{path}/{key}", a, b))
             copied_values += int(np.prod(a.shape))
             continue
-        value = fresh_for(b).copy()
+        # Variables that do not fit were created by the layer's own initializer.
         action: Literal["reinitialized", "sliced"] = "reinitialized"
         if policy == "slice" and len(a.shape) == len(b.shape):
+            value = np.array(keras.ops.convert_to_numpy(b.value))
             block = tuple(slice(0, min(x, y)) for x, y in zip(a.shape, b.shape))
             value[block] = np.asarray(keras.ops.convert_to_numpy(a.value))[block]
+            b.assign(value)
             action = "sliced"
-        b.assign(value)
         actions.append(WeightAction(layer=path, weight=key, action=action, old_shape=list(a.shape), new_shape=list(b.shape)))
     for b in orphans:
-        b.assign(fresh_for(b))
         actions.append(WeightAction(layer=path, weight=_relative(b, new), action="reinitialized", new_shape=list(b.shape)))
     for a in dropped:
         actions.append(WeightAction(layer=path, weight=_relative(a, old), action="dropped", old_shape=list(a.shape)))

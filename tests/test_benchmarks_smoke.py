@@ -1,0 +1,18 @@
+"""The benchmark script still runs (a tiny model); its timings are never asserted."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks.suite import main
+
+
+def test_quick_benchmark_runs_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["--quick", "--models", "resnet50", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    (case,) = data["cases"]
+    assert case["changed_layers_a"] == case["changed_layers_b"] > 0
+    assert case["equivalence_problems"] == []
+    assert len(case["speed"]["ratios"]) == 2
+    assert "Targets" in capsys.readouterr().out
