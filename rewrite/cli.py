@@ -115,7 +115,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     report = dry_run(rules, model, params=_params(args), strict=args.strict)
     print(report.to_json() if args.json else report.render())
-    return 1 if args.strict and report.warnings else 0
+    return 1 if args.strict and any(not s.matches for s in report.statements) else 0
 
 
 def _load_eval(path: str | None) -> tuple[Any, Any] | None:

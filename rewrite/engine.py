@@ -100,6 +100,7 @@ def run(
             probe_x = probe if probe is not None else v.make_probe(model, view)
             before = v.compute(model, probe_x)
     notes: list[str] = []
+    undo = None
     kept: list[tuple[str, Any, Any]] = []
     summary = WeightSummary()
     if mode == "clone":
@@ -116,7 +117,8 @@ def run(
         from rewrite.inplace import apply_inplace
 
         with clock.stage("inplace"):
-            notes += apply_inplace(view, plan)
+            inplace_notes, undo = apply_inplace(view, plan)
+            notes += inplace_notes
         new_model = model
 
     checks: list[CheckResult] = []
@@ -157,11 +159,13 @@ def run(
         drift=drifts,
         evaluation=evaluation,
         notes=notes,
-        warnings=[d.message for d in ruleset.warnings] + [w for s in plan.statements for w in s.warnings],
+        warnings=[d.message for d in ruleset.warnings],
         timings=clock.timings,
     )
     if not report.passed:
         failed = [c for c in checks if c.status == "failed"]
+        if undo is not None:
+            undo()  # in place: the input model goes back to what it was
         raise ValidationFailure(
             "validation failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed) + ". Nothing was written.",
             report=report,

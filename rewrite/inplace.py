@@ -9,6 +9,7 @@ model would disagree with the one in memory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -68,8 +69,11 @@ def _refusal(path: str, layer: Any, field: str) -> str | None:
     return None
 
 
-def apply_inplace(view: GraphView, plan: Plan) -> list[str]:
-    """Set the plan's fields on the layers of `view.model`; return notes for the report."""
+def apply_inplace(view: GraphView, plan: Plan) -> tuple[list[str], Callable[[], None]]:
+    """Set the plan's fields on the layers of `view.model`.
+
+    Returns notes for the report and a function that puts every field back.
+    """
     edits = [(path, edit.info.layer, f, v) for path, edit in plan.edits.items() for f, v in edit.overrides.items()]
     for path, layer, f, _ in edits:
         refusal = _refusal(path, layer, f)
@@ -88,11 +92,7 @@ def apply_inplace(view: GraphView, plan: Plan) -> list[str]:
                     f"model would not match memory; {_CLONE_HINT}"
                 )
     except Exception:
-        for layer, f, before in reversed(done):
-            if f == "trainable":
-                layer.trainable = before
-            else:
-                setattr(layer, f, before)
+        _undo(done)
         raise
     models = [view.model] + [info.layer for info in view.layers.values() if info.is_model]
     reset = set()
@@ -101,4 +101,18 @@ def apply_inplace(view: GraphView, plan: Plan) -> list[str]:
     notes = [f"{len(edits)} field(s) set in place on the input model"]
     if reset:
         notes.append(f"dropped traced functions so the change shows: {', '.join(sorted(reset))}")
-    return notes
+
+    def undo() -> None:
+        _undo(done)
+        for m in models:
+            kp.reset_compiled_functions(m)
+
+    return notes, undo
+
+
+def _undo(done: list[tuple[Any, str, Any]]) -> None:
+    for layer, f, before in reversed(done):
+        if f == "trainable":
+            layer.trainable = before
+        else:
+            setattr(layer, f, before)

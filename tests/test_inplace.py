@@ -66,3 +66,13 @@ def test_inplace_rate_and_trainable(head_model):
 def test_bad_mode(head_model):
     with pytest.raises(ValueError, match="mode must be 'clone' or 'inplace'"):
         rewrite.apply(head_model, "Dropout.rate := 0.1", mode="fast")
+
+
+def test_inplace_validation_failure_puts_the_model_back(head_model, probe):
+    head_model.compile(loss="mse")
+    before = head_model.predict(probe, verbose=0)
+    text = "rule r {\n Dense[name = \"fc1\"].activation := tanh\n expect outputs equal\n}"
+    with pytest.raises(rewrite.ValidationFailure):
+        rewrite.apply(head_model, text, mode="inplace")
+    assert head_model.get_layer("fc1").activation.__name__ == "relu"
+    np.testing.assert_array_equal(head_model.predict(probe, verbose=0), before)

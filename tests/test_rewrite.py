@@ -164,7 +164,7 @@ def test_expect_matches_strict_and_warning(head_model):
     with pytest.raises(MatchError, match="expects matches >= 1, but its statements matched 0"):
         rs.apply(head_model)
     loose = rewrite.apply(head_model, "Conv2D.filters := 3")
-    assert "matched no layer" in loose.report.warnings[0]
+    assert "matched no layer" in loose.report.statements[0].warnings[0]
     with pytest.raises(MatchError, match="--strict"):
         rewrite.apply(head_model, "Conv2D.filters := 3", strict=True)
 
