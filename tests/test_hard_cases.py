@@ -85,14 +85,15 @@ def test_nested_model_trainable_and_model_level_flag(keras):
 def test_raw_ops_multi_input_unused_input_and_dict_outputs(keras, tmp_path):
     a = keras.Input((3,), name="a")
     b = keras.Input((3,), name="b")
-    keras.Input((2,), name="unused")
+    unused = keras.Input((2,), name="unused")
     h = keras.layers.Dense(3, activation="relu", name="d1")(a)
     s = keras.ops.multiply(keras.ops.add(h, b), 2.0)
     y1 = keras.layers.Dense(2, name="y1")(s)
     y2 = keras.layers.Dense(1, activation="sigmoid", name="y2")(s)
-    m = keras.Model({"a": a, "b": b}, {"first": y1, "second": y2})
+    m = keras.Model({"a": a, "b": b, "unused": unused}, {"first": y1, "second": y2})
     result = rewrite.apply(m, "Dense[name = \"d1\"].activation := tanh")
-    x = {"a": np.ones((2, 3), "float32"), "b": np.full((2, 3), 0.5, "float32")}
+    assert sorted(result.model.input) == ["a", "b", "unused"]
+    x = {"a": np.ones((2, 3), "float32"), "b": np.full((2, 3), 0.5, "float32"), "unused": np.zeros((2, 2), "float32")}
     w = {v.path: v.numpy() for v in m.weights}
     s_ref = (np.tanh(x["a"] @ w["d1/kernel"] + w["d1/bias"]) + x["b"]) * 2.0
     out = result.model(x)
@@ -228,6 +229,41 @@ def test_lambda_layers_and_safe_mode(keras, tmp_path):
     xv = np.ones((2, 3), "float32")
     d = m.get_layer("d")
     np.testing.assert_allclose(np.array(result.model(xv)), np.tanh(xv @ d.kernel.numpy() + d.bias.numpy()) * 2, atol=1e-6)
+
+
+def test_text_vectorization_vocabulary_survives(keras, tmp_path):
+    vectorize = keras.layers.TextVectorization(output_mode="int", output_sequence_length=4, name="vec")
+    vectorize.adapt(np.array(["the cat sat", "the dog ran far", "a bird"]))
+    s = keras.Input((1,), dtype="string")
+    h = keras.layers.Embedding(vectorize.vocabulary_size(), 3, name="emb")(vectorize(s))
+    m = keras.Model(s, keras.layers.Dense(2, activation="relu", name="out")(keras.layers.Flatten()(h)))
+    result = rewrite.apply(m, "Dense.activation := tanh")
+    assert result.model.get_layer("vec").get_vocabulary() == vectorize.get_vocabulary()
+    xv = np.array([["the dog sat"], ["a cat"]])
+    out = m.get_layer("out")
+    features = np.array(keras.Model(m.input, m.get_layer("out").input)(xv))
+    np.testing.assert_allclose(np.array(result.model(xv)), np.tanh(features @ out.kernel.numpy() + out.bias.numpy()), atol=1e-6)
+    roundtrip(result.model, tmp_path, xv)
+
+
+def test_filters_and_num_heads_change_shapes_under_a_policy(keras):
+    x = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(4, 3, padding="same", name="c1")(x)
+    h = keras.layers.Conv2D(6, 3, padding="same", name="c2")(h)
+    m = keras.Model(x, h)
+    result = rewrite.apply(m, 'Conv2D[name = "c1"].filters := 8 using weights=slice')
+    c1, c2 = result.model.get_layer("c1"), result.model.get_layer("c2")
+    assert c1.kernel.shape == (3, 3, 3, 8) and c2.kernel.shape == (3, 3, 8, 6)
+    assert np.array_equal(c1.kernel.numpy()[..., :4], m.get_layer("c1").kernel.numpy())
+    assert np.array_equal(c2.kernel.numpy()[:, :, :4, :], m.get_layer("c2").kernel.numpy())
+    s = keras.Input((5, 8))
+    attn = keras.Model(s, keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(s, s))
+    wider = rewrite.apply(attn, "MultiHeadAttention.num_heads := 4 using weights=reinit")
+    actions = {(a.weight, a.action) for a in wider.report.weights.actions}
+    assert ("query/kernel", "reinitialized") in actions
+    old_out = attn.get_layer("mha").output_dense.kernel.numpy()
+    assert wider.model.get_layer("mha").query_dense.kernel.shape == (8, 4, 4)
+    assert old_out.shape == (2, 4, 8) and wider.model.get_layer("mha").output_dense.kernel.shape == (4, 4, 8)
 
 
 def test_batchnorm_normalization_and_lookup_state(keras, tmp_path):
