@@ -50,10 +50,11 @@ class BareName(Node):
 
 
 class FieldRef(Node):
-    """`@field`: the matched layer's own value of a field."""
+    """`@field`: the matched layer's own value of a field; `@c.field`: of capture `c`."""
 
     kind: Literal["field_ref"] = "field_ref"
     name: str
+    capture: str | None = None
 
 
 class ParamRef(Node):
@@ -178,7 +179,7 @@ def expr_text(e: Expr) -> str:
     if isinstance(e, BareName):
         return e.name
     if isinstance(e, FieldRef):
-        return f"@{e.name}"
+        return f"@{e.capture}.{e.name}" if e.capture else f"@{e.name}"
     if isinstance(e, ParamRef):
         return f"${e.name}"
     if isinstance(e, BinOp):
@@ -193,7 +194,7 @@ def expr_text(e: Expr) -> str:
 
 # ------------------------------------------------------------------ statements
 
-WeightPolicy = Literal["keep", "reinit", "slice", "widen"]
+WeightPolicy = Literal["keep", "reinit", "slice", "widen", "identity"]
 
 
 class SetField(Node):
@@ -209,7 +210,72 @@ class SetField(Node):
     file: str = "<string>"
 
 
-Statement = Annotated[SetField, Field(discriminator="kind")]
+class Call(Node):
+    """`ClassName(arg, name=arg, ...)`: a Keras layer class or a registered transform."""
+
+    name: str
+    args: list[Expr] = Field(default_factory=list)
+    kwargs: list[tuple[str, Expr]] = Field(default_factory=list)
+    """Keyword arguments in source order."""
+
+    def text(self) -> str:
+        parts = [expr_text(a) for a in self.args] + [f"{k}={expr_text(v)}" for k, v in self.kwargs]
+        return f"{self.name}({', '.join(parts)})"
+
+
+class Capture(Node):
+    """One link of a chain: `c:Conv2D` (captured as `c`) or a plain selector."""
+
+    name: str | None = None
+    selector: Selector
+
+
+class Delete(Node):
+    """`delete SELECTOR`: the layer goes, its input flows on to its consumers."""
+
+    kind: Literal["delete"] = "delete"
+    selector: Selector
+    policy: WeightPolicy | None = None
+    source: str = ""
+    file: str = "<string>"
+
+
+class Insert(Node):
+    """`insert CALL after|before SELECTOR`: a new layer beside each matched layer."""
+
+    kind: Literal["insert"] = "insert"
+    call: Call
+    where: Literal["after", "before"]
+    selector: Selector
+    policy: WeightPolicy | None = None
+    source: str = ""
+    file: str = "<string>"
+
+
+class Replace(Node):
+    """`replace PATTERN with CALL`: a layer or a chain becomes a new layer or a transform's result."""
+
+    kind: Literal["replace"] = "replace"
+    chain: list[Capture]
+    call: Call
+    policy: WeightPolicy | None = None
+    source: str = ""
+    file: str = "<string>"
+
+
+class Wrap(Node):
+    """`wrap SELECTOR in CALL`, e.g. `wrap LSTM in Bidirectional`."""
+
+    kind: Literal["wrap"] = "wrap"
+    selector: Selector
+    call: Call
+    policy: WeightPolicy | None = None
+    source: str = ""
+    file: str = "<string>"
+
+
+Statement = Annotated[SetField | Delete | Insert | Replace | Wrap, Field(discriminator="kind")]
+AnyStatement = SetField | Delete | Insert | Replace | Wrap
 
 
 class ExpectMatches(Node):
@@ -274,10 +340,10 @@ class RuleFile(Node):
     path: str = "<string>"
     uses: list[Use] = Field(default_factory=list)
     params: list[Param] = Field(default_factory=list)
-    body: list[Annotated[Rule | SetField, Field(discriminator="kind")]] = Field(
+    body: list[Annotated[Rule | SetField | Delete | Insert | Replace | Wrap, Field(discriminator="kind")]] = Field(
         default_factory=list
     )
 
 
-for _model in (BinOp, Neg, TupleValue, ListValue, Compare, Member, Selector, SetField, Range):
+for _model in (BinOp, Neg, TupleValue, ListValue, Compare, Member, Selector, SetField, Range, Call, Capture, Delete, Insert, Replace, Wrap, Rule, RuleFile):
     _model.model_rebuild()

@@ -113,6 +113,9 @@ class ToAst(Transformer):
     def field_ref(self, meta, c):
         return ast.FieldRef(name=str(c[0]), **self._pos(meta))
 
+    def capture_field_ref(self, meta, c):
+        return ast.FieldRef(name=str(c[1]), capture=str(c[0]), **self._pos(meta))
+
     def param_ref(self, meta, c):
         return ast.ParamRef(name=str(c[0]), **self._pos(meta))
 
@@ -189,9 +192,9 @@ class ToAst(Transformer):
     # statements
     def using(self, meta, c):
         policy = str(c[0])
-        if policy not in ("keep", "reinit", "slice", "widen"):
+        if policy not in ("keep", "reinit", "slice", "widen", "identity"):
             raise RuleSyntaxError(
-                f"unknown weight policy `{policy}`; use one of keep, reinit, slice, widen",
+                f"unknown weight policy `{policy}`; use one of keep, reinit, slice, widen, identity",
                 self.file,
                 c[0].line,
                 c[0].column,
@@ -211,6 +214,63 @@ class ToAst(Transformer):
             **extra,
             **self._pos(meta),
         )
+
+    def _statement(self, meta: Any, cls: type, **fields: Any) -> Any:
+        return cls(source=self._source(meta), file=self.file, **fields, **self._pos(meta))
+
+    def delete(self, meta, c):
+        return self._statement(meta, ast.Delete, selector=c[0])
+
+    def insert(self, meta, c):
+        extra = dict(c[3:])
+        return self._statement(meta, ast.Insert, call=c[0], where=_lit(c[1]), selector=c[2], **extra)
+
+    def replace(self, meta, c):
+        extra = dict(c[2:])
+        return self._statement(meta, ast.Replace, chain=c[0], call=c[1], **extra)
+
+    def wrap(self, meta, c):
+        extra = dict(c[2:])
+        return self._statement(meta, ast.Wrap, selector=c[0], call=c[1], **extra)
+
+    def chain(self, meta, c):
+        names = [cap.name for cap in c if cap.name]
+        if len(names) != len(set(names)):
+            raise RuleSyntaxError(
+                "a capture name is used twice in one chain; give each link its own name",
+                self.file, meta.line, meta.column, _context(self.lines, meta.line, meta.column),
+                label="duplicate capture",
+            )
+        return list(c)
+
+    def capture(self, meta, c):
+        if len(c) == 2:
+            return ast.Capture(name=str(c[0]), selector=c[1], **self._pos(meta))
+        return ast.Capture(selector=c[0], **self._pos(meta))
+
+    def call(self, meta, c):
+        args = [a for kind, a in c[1:] if kind == "pos"]
+        kwargs = [a for kind, a in c[1:] if kind == "kw"]
+        seen = [k for k, _ in kwargs]
+        if len(seen) != len(set(seen)):
+            raise RuleSyntaxError(
+                f"`{c[0]}(...)` names an argument twice", self.file, meta.line, meta.column,
+                _context(self.lines, meta.line, meta.column), label="duplicate argument",
+            )
+        order = [kind for kind, _ in c[1:]]
+        if "kw" in order and "pos" in order[order.index("kw") :]:
+            raise RuleSyntaxError(
+                f"`{c[0]}(...)`: positional arguments come before keyword arguments",
+                self.file, meta.line, meta.column, _context(self.lines, meta.line, meta.column),
+                label="positional after keyword",
+            )
+        return ast.Call(name=str(c[0]), args=args, kwargs=kwargs, **self._pos(meta))
+
+    def pos_arg(self, meta, c):
+        return ("pos", c[0])
+
+    def kw_arg(self, meta, c):
+        return ("kw", (str(c[0]), c[1]))
 
     def option(self, meta, c):
         return (str(c[0]), c[1])
@@ -261,7 +321,7 @@ class ToAst(Transformer):
         description = None
         if rest and isinstance(rest[0], Token):
             description = _unquote(rest.pop(0))
-        statements = [i for i in rest if isinstance(i, ast.SetField)]
+        statements = [i for i in rest if isinstance(i, (ast.SetField, ast.Delete, ast.Insert, ast.Replace, ast.Wrap))]
         expects = [i for i in rest if isinstance(i, (ast.ExpectMatches, ast.ExpectOutputs))]
         return ast.Rule(
             id=rule_id,
@@ -277,7 +337,7 @@ class ToAst(Transformer):
             path=self.file,
             uses=[i for i in c if isinstance(i, ast.Use)],
             params=[i for i in c if isinstance(i, ast.Param)],
-            body=[i for i in c if isinstance(i, (ast.Rule, ast.SetField))],
+            body=[i for i in c if isinstance(i, (ast.Rule, ast.SetField, ast.Delete, ast.Insert, ast.Replace, ast.Wrap))],
         )
 
 
