@@ -347,3 +347,10 @@ class RuleFile(Node):
 
 for _model in (BinOp, Neg, TupleValue, ListValue, Compare, Member, Selector, SetField, Range, Call, Capture, Delete, Insert, Replace, Wrap, Rule, RuleFile):
     _model.model_rebuild()
+
+
+def selectors(stmt: AnyStatement) -> list[Selector]:
+    """The selectors a statement matches with (one per chain link for `replace`)."""
+    if isinstance(stmt, Replace):
+        return [c.selector for c in stmt.chain]
+    return [stmt.selector]

@@ -99,6 +99,67 @@ class Checker:
             extra = f"; did you mean `${hint}`?" if hint else f"; declare it with `param {ref.name} = VALUE`"
             self.error(file, ref, f"parameter `${ref.name}` is not declared{extra}", "unknown-param")
 
+    def check_statement(self, stmt: ast.AnyStatement) -> None:
+        if isinstance(stmt, ast.SetField):
+            self.check_set_field(stmt)
+        elif isinstance(stmt, ast.Delete):
+            self.check_selector(stmt.file, stmt.selector)
+        elif isinstance(stmt, ast.Insert):
+            self.check_selector(stmt.file, stmt.selector)
+            self.check_call(stmt.file, stmt.call, role="insert")
+        elif isinstance(stmt, ast.Replace):
+            for link in stmt.chain:
+                self.check_selector(stmt.file, link.selector)
+            self.check_call(stmt.file, stmt.call, role="replace", captures={c.name for c in stmt.chain if c.name})
+        else:
+            self.check_selector(stmt.file, stmt.selector)
+            self.check_call(stmt.file, stmt.call, role="wrap")
+        if stmt.policy == "identity" and not isinstance(stmt, ast.Insert):
+            self.error(stmt.file, stmt, "`using weights=identity` is for `insert`: it starts the new layer as the identity", "bad-policy")
+        if not isinstance(stmt, ast.Replace):
+            for ref in _field_refs(stmt):
+                if ref.capture:
+                    self.error(stmt.file, ref, f"`@{ref.capture}.{ref.name}`: captures exist only in `replace` chains; write `@{ref.name}`", "bad-capture")
+
+    def check_call(self, file: str, call: ast.Call, role: str, captures: set[str] | None = None) -> None:
+        from rewrite import transforms
+
+        for ref in _call_refs(call):
+            if ref.capture and ref.capture not in (captures or set()):
+                known = ", ".join(sorted(captures or ())) or "none"
+                self.error(file, ref, f"`@{ref.capture}.{ref.name}`: no capture `{ref.capture}` in this chain (captures: {known})", "bad-capture")
+        for param in [r for e in [*call.args, *(v for _, v in call.kwargs)] for r in param_refs(e)]:
+            self.check_param_ref(file, param)
+        if call.name in transforms.known():
+            if role != "replace":
+                self.error(file, call, f"`{call.name}` is a transform; transforms are used with `replace ... with {call.name}`", "bad-call")
+            if call.args or call.kwargs:
+                self.error(file, call, f"transform `{call.name}` takes no arguments", "bad-call")
+            return
+        cls = self.cat.classes.get(call.name)
+        if cls is None:
+            hint = self.cat.suggest(call.name, set(self.cat.classes) | transforms.known())
+            if hint:
+                self.error(file, call, f"unknown layer class or transform `{call.name}`; did you mean `{hint}`?", "unknown-class")
+            else:
+                self.warn(file, call, f"`{call.name}` is neither a Keras layer class nor a known transform; it is looked up when the rules are applied", "custom-class")
+            return
+        if role == "wrap" and "Wrapper" not in cls.bases and call.name != "Bidirectional":
+            self.error(file, call, f"`{call.name}` is not a wrapper; wrap in TimeDistributed or Bidirectional", "bad-call")
+        for key, value in call.kwargs:
+            if key not in cls.fields:
+                hint = self.cat.suggest(key, set(cls.fields))
+                extra = f"; did you mean `{hint}`?" if hint else f"; its arguments: {', '.join(sorted(cls.fields))}"
+                self.error(file, value, f"`{call.name}` takes no argument `{key}`{extra}", "unknown-field")
+                continue
+            if is_constant(value):
+                try:
+                    problem = value_problem(cls.fields[key], evaluate(value), self.cat)
+                except EvalError as exc:
+                    problem = str(exc)
+                if problem:
+                    self.error(file, value, f"`{call.name}({key}=...)`: {problem}", "bad-value")
+
     def check_set_field(self, stmt: ast.SetField) -> None:
         file = stmt.file
         classes = self.check_selector(file, stmt.selector)
@@ -158,6 +219,30 @@ class Checker:
             problem = value_problem(kind, value, self.cat)
             if problem:
                 self.error(file, node, f"`{field} := {value!r}`: {problem}", "bad-value")
+
+
+def _call_refs(call: ast.Call) -> list[ast.FieldRef]:
+    return [r for e in [*call.args, *(v for _, v in call.kwargs)] for r in _expr_field_refs(e)]
+
+
+def _expr_field_refs(expr: ast.Expr) -> list[ast.FieldRef]:
+    if isinstance(expr, ast.FieldRef):
+        return [expr]
+    if isinstance(expr, ast.BinOp):
+        return _expr_field_refs(expr.left) + _expr_field_refs(expr.right)
+    if isinstance(expr, ast.Neg):
+        return _expr_field_refs(expr.operand)
+    if isinstance(expr, (ast.TupleValue, ast.ListValue)):
+        return [r for i in expr.items for r in _expr_field_refs(i)]
+    return []
+
+
+def _field_refs(stmt: ast.AnyStatement) -> list[ast.FieldRef]:
+    if isinstance(stmt, ast.SetField):
+        return _expr_field_refs(stmt.value)
+    if isinstance(stmt, (ast.Insert, ast.Wrap)):
+        return _call_refs(stmt.call)
+    return []
 
 
 def value_problem(kind: str, value: Any, cat: Catalog) -> str | None:

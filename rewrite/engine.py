@@ -6,10 +6,12 @@ import time
 from contextlib import contextmanager
 from typing import Any, Literal
 
+from rewrite import ast
 from rewrite.catalog import catalog
+from rewrite.editplan import Plan
 from rewrite.errors import Diagnostic, MatchError, RuleCheckError, ValidationFailure
 from rewrite.graphview import GraphView, build_view
-from rewrite.planning import Plan, build_plan
+from rewrite.planning import build_plan
 from rewrite.report import CheckResult, Evaluation, RewriteReport, RewriteResult, WeightSummary
 from rewrite.ruleset import RuleSet
 
@@ -35,7 +37,7 @@ def _check_against_model(ruleset: RuleSet, view: GraphView) -> None:
     present = set(view.by_class)
     found = []
     for cs in ruleset.statements:
-        stack = [cs.statement.selector]
+        stack = ast.selectors(cs.statement)
         while stack:
             sel = stack.pop()
             stack.extend(sel.alternatives)

@@ -33,6 +33,8 @@ class LayerInfo:
     owner: str | None = None
     """For a layer held by a wrapper (TimeDistributed, Bidirectional): the wrapper's path."""
     owner_key: str | None = None
+    virtual: bool = False
+    """A layer the plan adds (not in the model yet); `layer` is an unbuilt instance."""
     """Where its config sits in the wrapper's config (`layer`, `backward_layer`)."""
     _config: dict[str, Any] | None = None
 
@@ -83,14 +85,26 @@ class GraphView:
     def downstream(self, path: str) -> set[str]:
         """Paths of layers fed, directly or not, by any call of the layer at `path`."""
         out: set[str] = set()
-        for node in self.layers[path].calls:
-            for d in nx.descendants(self.graph, node):
-                out.add(self.graph.nodes[d]["path"])
+        frontier = list(self.layers[path].calls)
+        seen: set[str] = set()
+        while frontier:
+            node = frontier.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            reached = {node} | nx.descendants(self.graph, node)
+            for d in reached:
+                data = self.graph.nodes[d]
+                out.add(data["path"])
+                # leaving a nested model: continue after each call of that model
+                if data.get("is_output") and data["parent"] in self.layers:
+                    frontier.extend(self.layers[data["parent"]].calls)
         out.discard(path)
         return out
 
 
-def _class_names(obj: Any) -> tuple[str, ...]:
+def class_names(obj: Any) -> tuple[str, ...]:
+    """The names of an object's class and its bases, most specific first."""
     return tuple(k.__name__ for k in type(obj).__mro__ if k.__name__ not in ("object",))
 
 
@@ -111,7 +125,7 @@ class _Builder:
 
     def add_layer(self, layer: Any, path: str, parent: str) -> LayerInfo:
         if path not in self.layers:
-            info = LayerInfo(layer, path, parent, len(self.layers), _class_names(layer))
+            info = LayerInfo(layer, path, parent, len(self.layers), class_names(layer))
             self.layers[path] = info
             if isinstance(layer, (keras.layers.Wrapper, keras.layers.Bidirectional)):
                 self.add_wrapped(layer, path, info.config)
@@ -126,7 +140,7 @@ class _Builder:
             inner_config = config[key].get("config", {}) if isinstance(config.get(key), dict) else {}
             inner_path = f"{path}/{inner.name}"
             self.layers[inner_path] = LayerInfo(
-                inner, inner_path, path, len(self.layers), _class_names(inner), owner=path, owner_key=key, _config=dict(inner_config)
+                inner, inner_path, path, len(self.layers), class_names(inner), owner=path, owner_key=key, _config=dict(inner_config)
             )
 
     def walk(self, model: Any, prefix: str) -> None:
@@ -185,6 +199,10 @@ class _Builder:
                 )
             if kind == "model":
                 self.walk(op, f"{path}/")
+        for t in functional.outputs:
+            found = kp.tensor_history(t)
+            if found is not None and (id(found[0]), found[1]) in ids:
+                self.graph.nodes[ids[(id(found[0]), found[1])]]["is_output"] = True
 
     def walk_unbuilt_sequential(self, model: Any, prefix: str) -> None:
         previous = None
@@ -202,6 +220,8 @@ class _Builder:
             previous = nid
             if kind == "model":
                 self.walk(layer, f"{path}/")
+        if previous is not None:
+            self.graph.nodes[previous]["is_output"] = True
 
 
 def build_view(model: Any, with_configs: bool = False) -> GraphView:

@@ -15,9 +15,9 @@ from typing import Any
 import keras
 
 from rewrite import _keras_private as kp
+from rewrite.editplan import Plan
 from rewrite.errors import InplaceError
 from rewrite.graphview import GraphView
-from rewrite.planning import Plan
 from rewrite.values import equal
 
 # Fields that change behaviour but never a weight's shape.

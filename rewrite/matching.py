@@ -119,8 +119,9 @@ def judge(sel: ast.Selector, info: LayerInfo, fields: FieldReader, params: Mappi
     return Verdict(True, True, ", ".join(held))
 
 
-def candidates(sel: ast.Selector, view: GraphView) -> list[LayerInfo]:
-    """Layers whose class could match, from the class index (in topological order)."""
+def candidates(sel: ast.Selector, view: GraphView, extra: list[LayerInfo] | None = None) -> list[LayerInfo]:
+    """Layers whose class could match, from the class index (in topological order),
+    then `extra` layers (those the plan adds) whose class could match."""
     names: set[str] = set()
 
     def collect(s: ast.Selector) -> bool:
@@ -131,13 +132,14 @@ def candidates(sel: ast.Selector, view: GraphView) -> list[LayerInfo]:
         names.add(s.classes[0])
         return True
 
+    added = list(extra or [])
     if not collect(sel):
-        return list(view.layers.values())
+        return list(view.layers.values()) + added
     seen: dict[str, LayerInfo] = {}
     for name in names:
         for info in view.by_class.get(name, []):
             seen[info.path] = info
-    return sorted(seen.values(), key=lambda i: i.index)
+    return sorted(seen.values(), key=lambda i: i.index) + [i for i in added if names & set(i.class_names)]
 
 
 def select(
@@ -145,11 +147,18 @@ def select(
     view: GraphView,
     overrides_for: Callable[[str], Mapping[str, Any]],
     params: Mapping[str, Any],
+    extra: list[LayerInfo] | None = None,
+    gone: Callable[[str], bool] | None = None,
 ) -> tuple[list[LayerInfo], list[tuple[LayerInfo, str]]]:
-    """(matched layers, near misses with their reason), both in topological order."""
+    """(matched layers, near misses with their reason), both in topological order.
+
+    `extra` are layers the plan adds; `gone(path)` tells layers the plan removed.
+    """
     matched: list[LayerInfo] = []
     near: list[tuple[LayerInfo, str]] = []
-    for info in candidates(sel, view):
+    for info in candidates(sel, view, extra):
+        if gone is not None and gone(info.path):
+            continue
         fields = FieldReader(info, overrides_for(info.path))
         verdict = judge(sel, info, fields, params)
         if verdict.matched:

@@ -47,6 +47,17 @@ class Skip(Frozen):
     reason: str
 
 
+class StructureChange(Frozen):
+    """A layer added, removed, replaced or wrapped, and where."""
+
+    kind: Literal["added", "removed", "replaced", "wrapped"]
+    layer: str
+    """The model layer it concerns (the anchor of an insertion)."""
+    new: list[str] = Field(default_factory=list)
+    """Layers that come in."""
+    detail: str = ""
+
+
 class NearMiss(Frozen):
     layer: str
     reason: str
@@ -61,6 +72,7 @@ class StatementReport(Frozen):
     rule: str | None = None
     matches: list[str] = Field(default_factory=list)
     changes: list[FieldChange] = Field(default_factory=list)
+    structure: list[StructureChange] = Field(default_factory=list)
     skips: list[Skip] = Field(default_factory=list)
     near_misses: list[NearMiss] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
@@ -69,7 +81,7 @@ class StatementReport(Frozen):
 class WeightAction(Frozen):
     layer: str
     weight: str
-    action: Literal["reinitialized", "sliced", "dropped"]
+    action: Literal["reinitialized", "sliced", "dropped", "new", "identity", "computed"]
     old_shape: list[int] | None = None
     new_shape: list[int] | None = None
 

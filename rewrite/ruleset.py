@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class CompiledStatement:
     """A statement with the rule it belongs to (None outside a rule block)."""
 
-    statement: ast.SetField
+    statement: ast.AnyStatement
     rule: ast.Rule | None
     index: int
 
@@ -122,7 +122,7 @@ class _Loader:
         rs.diagnostics.extend(check_params(list(rs.params.values())))
         checker = Checker(rs.params)
         for cs in rs.statements:
-            checker.check_set_field(cs.statement)
+            checker.check_statement(cs.statement)
         rs.diagnostics.extend(checker.found)
         return rs
 

@@ -52,7 +52,7 @@ def evaluate(
     if isinstance(expr, ast.FieldRef):
         if field is None:
             raise EvalError(f"`@{expr.name}` needs a matched layer")
-        return field(expr.name)
+        return field(f"{expr.capture}.{expr.name}" if expr.capture else expr.name)
     if isinstance(expr, ast.Neg):
         value = evaluate(expr.operand, params, field)
         if not _is_number(value):

@@ -15,10 +15,10 @@ from typing import Any, Literal
 import keras
 import numpy as np
 
+from rewrite.editplan import Plan
 from rewrite.errors import WeightPolicyError
 from rewrite.graphview import GraphView
 from rewrite.materialize import Materialized
-from rewrite.planning import Plan
 from rewrite.report import WeightAction, WeightSummary
 
 

@@ -1,0 +1,107 @@
+"""The edit plan: what every statement decided, per layer, before any model is built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rewrite import ast
+from rewrite.graphview import GraphView, LayerInfo
+from rewrite.report import StatementReport
+
+POLICY_ORDER = {"keep": 0, "identity": 0, "slice": 1, "reinit": 2, "widen": 3}
+
+
+@dataclass
+class LayerEdit:
+    """What changes for one layer (of the model, or added by the plan)."""
+
+    info: LayerInfo
+    overrides: dict[str, Any] = field(default_factory=dict)
+    policy: str = "keep"
+    statements: list[int] = field(default_factory=list)
+    # structure, for layers of the model
+    remove: bool = False
+    """Deleted, or absorbed into a chain that a replacement took the place of."""
+    replacement: list[LayerInfo] = field(default_factory=list)
+    wrapper: LayerInfo | None = None
+    before: list[LayerInfo] = field(default_factory=list)
+    after: list[LayerInfo] = field(default_factory=list)
+    # for layers the plan adds
+    anchor: str | None = None
+    """The model layer an added layer hangs from (inserted beside, replacing, wrapping)."""
+    role: str = ""
+    """How it was added: `after`, `before`, `replacement` or `wrapper`."""
+    weights: dict[str, Any] | None = None
+    """Values computed by a transform, by variable name, set as they are."""
+    identity: bool = False
+    carry_from: str | None = None
+    """A model layer whose weights this added layer takes, by path and shape."""
+
+    def note(self, index: int, policy: str | None) -> None:
+        if index not in self.statements:
+            self.statements.append(index)
+        if policy and POLICY_ORDER[policy] > POLICY_ORDER[self.policy]:
+            self.policy = policy
+
+
+@dataclass
+class Plan:
+    params: dict[str, Any]
+    edits: dict[str, LayerEdit] = field(default_factory=dict)
+    added: dict[str, LayerInfo] = field(default_factory=dict)
+    """Layers the plan adds, by path, while they are still planned."""
+    statements: list[StatementReport] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """Unmet `expect matches` and, under strict, statements that matched nothing."""
+    expect_outputs: list[tuple[str, ast.ExpectOutputs]] = field(default_factory=list)
+
+    def edit(self, info: LayerInfo) -> LayerEdit:
+        return self.edits.setdefault(info.path, LayerEdit(info))
+
+    def overrides(self, path: str) -> dict[str, Any]:
+        edit = self.edits.get(path)
+        return edit.overrides if edit else {}
+
+    def gone(self, path: str) -> bool:
+        """A model layer that is no longer there: deleted, absorbed or replaced."""
+        edit = self.edits.get(path)
+        return bool(edit and (edit.remove or edit.replacement))
+
+    @property
+    def structural(self) -> bool:
+        return any(e.remove or e.replacement or e.wrapper or e.before or e.after for e in self.edits.values())
+
+    def _origin(self, edit: LayerEdit) -> str:
+        return edit.anchor or edit.info.path
+
+    def _upstream_edits(self, path: str, view: GraphView) -> list[LayerEdit]:
+        found = []
+        for other in self.edits.values():
+            origin = self._origin(other)
+            if origin == path or (origin in view.layers and path in view.downstream(origin)):
+                found.append(other)
+        return found
+
+    def cause(self, path: str, view: GraphView) -> str:
+        """Which statements reshaped a layer: its own edits, or edits upstream of it."""
+        edit = self.edits.get(path)
+        indices = list(edit.statements) if edit else []
+        if not indices:
+            for other in self._upstream_edits(path, view):
+                indices += other.statements
+        by_index = {s.index: s for s in self.statements}
+        found = [f"`{by_index[i].source}` ({by_index[i].file}:{by_index[i].line})" for i in dict.fromkeys(indices) if i in by_index]
+        return ", ".join(found) or "the rewrite"
+
+    def policy_for(self, path: str, view: GraphView) -> str:
+        """The policy for weight mismatches in a layer: its own edit's, or the most
+        permissive of the edits upstream of it (whose change reshaped it)."""
+        edit = self.edits.get(path)
+        if edit and edit.policy not in ("keep", "identity"):
+            return edit.policy
+        best = "keep"
+        for other in self._upstream_edits(path, view):
+            if POLICY_ORDER[other.policy] > POLICY_ORDER[best]:
+                best = other.policy
+        return best

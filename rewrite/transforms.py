@@ -1,0 +1,86 @@
+"""Registered transforms: Python functions that rule files can name, never contain.
+
+    @rewrite.transform("double_units")
+    def double_units(match):
+        (dense,) = match.layers
+        config = dict(match.configs[0], units=dense.units * 2)
+        return [NewLayer(type(dense).from_config(config))]  # weights: by policy
+
+A transform receives the matched layers (a single layer, or a chain in order) and
+returns the layers that take their place, in order, each optionally with its
+weights. It may raise `TransformSkip("why")` for a match it does not apply to; the
+report lists the skip. The built-in transforms are registered by name here and
+loaded on first use, so naming them in a rule needs no Keras import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+_BUILTIN_MODULE = "rewrite.builtin_transforms"
+BUILTIN = ("fold_batchnorm", "split_activation", "merge_activation")
+
+
+class TransformSkip(Exception):
+    """Raised by a transform for a match it does not apply to; the message says why."""
+
+
+@dataclass
+class TransformMatch:
+    """What a transform is given: the matched layers in chain order, by capture too."""
+
+    layers: list[Any]
+    configs: list[dict[str, Any]]
+    captures: dict[str, Any] = field(default_factory=dict)
+    paths: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NewLayer:
+    """A layer a transform puts in place, with its weights by variable name.
+
+    `weights=None`: the first layer carries the matched layer's weights by path and
+    shape (as a layer-class replacement does); later ones are initialized fresh.
+    """
+
+    layer: Any
+    weights: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Transform:
+    name: str
+    fn: Callable[[TransformMatch], list[NewLayer]]
+    preserves_function: bool = False
+    """When True, applying it adds `expect outputs equal` (atol 1e-5, rtol 1e-4)."""
+    chain_length: int | None = None
+    """How many layers the pattern must have (None: any)."""
+
+
+_REGISTRY: dict[str, Transform] = {}
+
+
+def transform(
+    name: str, *, preserves_function: bool = False, chain_length: int | None = None
+) -> Callable[[Callable[[TransformMatch], list[NewLayer]]], Callable[[TransformMatch], list[NewLayer]]]:
+    """Register a function as a transform that rule files can name in `replace ... with NAME`."""
+
+    def register(fn: Callable[[TransformMatch], list[NewLayer]]) -> Callable[[TransformMatch], list[NewLayer]]:
+        _REGISTRY[name] = Transform(name, fn, preserves_function, chain_length)
+        return fn
+
+    return register
+
+
+def known() -> set[str]:
+    """Transform names a rule may use: the built-ins and everything registered so far."""
+    return set(BUILTIN) | set(_REGISTRY)
+
+
+def get(name: str) -> Transform | None:
+    if name in BUILTIN and name not in _REGISTRY:
+        importlib.import_module(_BUILTIN_MODULE)
+    return _REGISTRY.get(name)
