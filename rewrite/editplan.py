@@ -57,7 +57,7 @@ class Plan:
     expect_outputs: list[tuple[str, ast.ExpectOutputs]] = field(default_factory=list)
 
     def edit(self, info: LayerInfo) -> LayerEdit:
-        return self.edits.setdefault(info.path, LayerEdit(info))
+        return self.edits.setdefault(info.key, LayerEdit(info))
 
     def overrides(self, path: str) -> dict[str, Any]:
         edit = self.edits.get(path)

@@ -35,8 +35,15 @@ class LayerInfo:
     owner_key: str | None = None
     virtual: bool = False
     """A layer the plan adds (not in the model yet); `layer` is an unbuilt instance."""
+    key: str = ""
+    """How the plan refers to it: the path, or for an added layer a unique key (a
+    replacement may reuse the name, and so the path, of the layer it replaces)."""
     """Where its config sits in the wrapper's config (`layer`, `backward_layer`)."""
     _config: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = self.path
 
     @property
     def config(self) -> dict[str, Any]:

@@ -157,9 +157,9 @@ def select(
     matched: list[LayerInfo] = []
     near: list[tuple[LayerInfo, str]] = []
     for info in candidates(sel, view, extra):
-        if gone is not None and gone(info.path):
+        if gone is not None and gone(info.key):
             continue
-        fields = FieldReader(info, overrides_for(info.path))
+        fields = FieldReader(info, overrides_for(info.key))
         verdict = judge(sel, info, fields, params)
         if verdict.matched:
             matched.append(info)

@@ -121,17 +121,17 @@ class _Builder:
 
     def added_layer(self, info: LayerInfo) -> Any:
         """The built-to-be copy of a layer the plan adds (one per plan entry: shared calls share it)."""
-        if info.path in self.result.added:
-            return self.result.added[info.path]
-        config = {**info.layer.get_config(), **self.plan.overrides(info.path)}
-        edit = self.plan.edits[info.path]
+        if info.key in self.result.added:
+            return self.result.added[info.key]
+        config = {**info.layer.get_config(), **self.plan.overrides(info.key)}
+        edit = self.plan.edits[info.key]
         if edit.role == "wrapper":
             old = self.view.layers[edit.anchor or ""].layer
             inner = self.rebuild(old, edit.anchor)
             config.pop("backward_layer", None)  # derived from the inner layer again
             config["layer"] = keras.saving.serialize_keras_object(inner)
         new = type(info.layer).from_config(config)
-        self.result.added[info.path] = new
+        self.result.added[info.key] = new
         return new
 
     def clone_layer(self, layer: Any) -> Any:
@@ -155,7 +155,7 @@ class _Builder:
             if edit.replacement:
                 first = edit.replacement[0]
                 carrier = self.added_layer(first)
-                if path is not None and self.plan.edits[first.path].carry_from == path:
+                if path is not None and self.plan.edits[first.key].carry_from == path:
                     self.result.pairs[path] = (layer, carrier)
         elif path is not None and edit is not None and edit.wrapper is not None:
             new = self.added_layer(edit.wrapper)

@@ -62,7 +62,7 @@ def apply_set_field(plan: Plan, view: GraphView, cs: CompiledStatement, out: Out
     matched, near = candidates_for(plan, view, stmt.selector)
     pending: list[tuple[LayerInfo, Any, Any]] = []
     for info in matched:
-        reader = FieldReader(info, plan.overrides(info.path))
+        reader = FieldReader(info, plan.overrides(info.key))
         if not (stmt.field in SETTABLE_SPECIAL or stmt.field in info.config):
             if not stmt.selector.classes and not stmt.selector.alternatives:
                 near.append((info, f"has no field `{stmt.field}` to set"))

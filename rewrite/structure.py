@@ -48,11 +48,12 @@ def _taken(plan: Plan, view: GraphView, parent: str) -> set[str]:
 def _add(plan: Plan, view: GraphView, anchor: LayerInfo, layer: Any, role: str, cs: CompiledStatement, **extra: Any) -> LayerInfo:
     """Register a layer the plan adds, beside/instead of/around `anchor`."""
     path = f"{anchor.parent}/{layer.name}" if anchor.parent else layer.name
+    index = len(view.layers) + len(plan.added)
     info = LayerInfo(
-        layer, path, anchor.parent, len(view.layers) + len(plan.added), class_names(layer), virtual=True, _config=layer.get_config()
+        layer, path, anchor.parent, index, class_names(layer), virtual=True, key=f"{path}+{index}", _config=layer.get_config()
     )
-    plan.added[path] = info
-    edit = plan.edits[path] = LayerEdit(info, anchor=anchor.path, role=role, **extra)
+    plan.added[info.key] = info
+    edit = plan.edits[info.key] = LayerEdit(info, anchor=anchor.key, role=role, **extra)
     edit.note(cs.index, cs.statement.policy)
     return info
 
@@ -79,12 +80,12 @@ def _single_input(info: LayerInfo, view: GraphView) -> tuple[Any, Any] | None:
 
 def _list_holding(plan: Plan, info: LayerInfo) -> list[LayerInfo]:
     """The before/after/replacement list of its anchor that an added layer sits in."""
-    edit = plan.edits[info.path]
+    edit = plan.edits[info.key]
     anchor = plan.edits[edit.anchor] if edit.anchor else None
     if anchor is None:
         raise PlanError(f"`{info.path}` is not part of the plan")
     for seq in (anchor.before, anchor.after, anchor.replacement):
-        if any(i.path == info.path for i in seq):
+        if any(i.key == info.key for i in seq):
             return seq
     raise PlanError(f"`{info.path}` wraps `{anchor.info.path}`; it cannot be moved or deleted on its own")
 
@@ -98,9 +99,9 @@ def _delete(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Delete
         _reject_inner(info, stmt, "delete")
         if info.virtual:
             seq = _list_holding(plan, info)
-            seq[:] = [i for i in seq if i.path != info.path]
-            del plan.added[info.path]
-            del plan.edits[info.path]
+            seq[:] = [i for i in seq if i.key != info.key]
+            del plan.added[info.key]
+            del plan.edits[info.key]
         else:
             shapes = _single_input(info, view)
             if shapes is None:
@@ -131,7 +132,7 @@ def _insert(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Insert
     cls = calls.layer_class(stmt.call.name)
     for info in matched:
         _reject_inner(info, stmt, "insert beside")
-        reader = FieldReader(info, plan.overrides(info.path))
+        reader = FieldReader(info, plan.overrides(info.key))
         args, kwargs = calls.arguments(stmt.call, where(stmt), plan.params, reader)
         if "name" in kwargs and len(matched) > 1:
             raise PlanError(
@@ -151,9 +152,9 @@ def _insert(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Insert
         added = _add(plan, view, info, layer, stmt.where, cs, identity=stmt.policy == "identity")
         if info.virtual:
             seq = _list_holding(plan, info)
-            at = next(i for i, x in enumerate(seq) if x.path == info.path)
+            at = next(i for i, x in enumerate(seq) if x.key == info.key)
             seq.insert(at + 1 if stmt.where == "after" else at, added)
-            plan.edits[added.path].anchor = plan.edits[info.path].anchor
+            plan.edits[added.key].anchor = plan.edits[info.key].anchor
         else:
             edit = plan.edit(info)
             if stmt.where == "after":
@@ -223,10 +224,10 @@ def _chains(plan: Plan, view: GraphView, chain: list[ast.Capture]) -> tuple[list
                 break
             nxt = edges[0][1]
             info = view.layers.get(g.nodes[nxt]["path"])
-            if info is None or plan.gone(info.path) or len(info.calls) != 1 or g.in_degree(nxt) != 1:
+            if info is None or plan.gone(info.key) or len(info.calls) != 1 or g.in_degree(nxt) != 1:
                 reason = f"`{g.nodes[nxt]['path']}` after `{data['path']}` is not a single-input layer called once"
                 break
-            verdict = judge(link.selector, info, FieldReader(info, plan.overrides(info.path)), plan.params)
+            verdict = judge(link.selector, info, FieldReader(info, plan.overrides(info.key)), plan.params)
             if not verdict.matched:
                 reason = f"next layer `{info.path}`: {verdict.reason}"
                 break
@@ -254,15 +255,15 @@ def _replace(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Repla
     for seq in chains:
         head = seq[0]
         for info in seq:
-            if plan.edits.get(info.path) and plan.edits[info.path].wrapper is not None:
+            if plan.edits.get(info.key) and plan.edits[info.key].wrapper is not None:
                 raise PlanError(f"{where(stmt)}: `{info.path}` was wrapped by an earlier statement; it cannot also be replaced")
-        readers = {cap.name: FieldReader(info, plan.overrides(info.path)) for cap, info in zip(stmt.chain, seq) if cap.name}
+        readers = {cap.name: FieldReader(info, plan.overrides(info.key)) for cap, info in zip(stmt.chain, seq) if cap.name}
         if transform is not None:
             if transform.chain_length is not None and transform.chain_length != len(seq):
                 raise PlanError(f"{where(stmt)}: transform `{transform.name}` takes a chain of {transform.chain_length} layer(s), the pattern has {len(seq)}")
             match = transforms.TransformMatch(
                 layers=[i.layer for i in seq],
-                configs=[{**i.config, **plan.overrides(i.path)} for i in seq],
+                configs=[{**i.config, **plan.overrides(i.key)} for i in seq],
                 captures={cap.name: i.layer for cap, i in zip(stmt.chain, seq) if cap.name},
                 paths=[i.path for i in seq],
             )
@@ -274,15 +275,15 @@ def _replace(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Repla
             new_layers = [(r.layer, r.weights) for r in results]
         else:
             assert cls is not None
-            reader = _ChainReader(readers, FieldReader(head, plan.overrides(head.path)))
+            reader = _ChainReader(readers, FieldReader(head, plan.overrides(head.key)))
             args, kwargs = calls.arguments(stmt.call, where(stmt), plan.params, reader)
-            kwargs.setdefault("name", plan.overrides(head.path).get("name", head.name))
+            kwargs.setdefault("name", plan.overrides(head.key).get("name", head.name))
             new_layers = [(calls.instantiate(cls, args, kwargs, where(stmt), stmt.call.text()), None)]
         edit = plan.edit(head)
         if edit.replacement:
             raise PlanError(f"{where(stmt)}: `{head.path}` was already replaced by an earlier statement")
         added = [
-            _add(plan, view, head, layer, "replacement", cs, weights=weights, carry_from=head.path if (weights is None and n == 0) else None)
+            _add(plan, view, head, layer, "replacement", cs, weights=weights, carry_from=head.key if (weights is None and n == 0) else None)
             for n, (layer, weights) in enumerate(new_layers)
         ]
         edit.replacement = added
@@ -311,13 +312,13 @@ def _wrap(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Wrap, ou
         if edit.wrapper is not None:
             out.skips.append(Skip(layer=info.path, reason=f"already wrapped in {edit.wrapper.class_name}"))
             continue
-        reader = FieldReader(info, plan.overrides(info.path))
+        reader = FieldReader(info, plan.overrides(info.key))
         args, kwargs = calls.arguments(stmt.call, where(stmt), plan.params, reader)
         base = f"{reader.get('name')}_{calls.snake(cls.__name__)}"
         kwargs.setdefault("name", calls.unique_name(base, _taken(plan, view, info.parent)))
-        inner = type(info.layer).from_config({**info.config, **plan.overrides(info.path)})
+        inner = type(info.layer).from_config({**info.config, **plan.overrides(info.key)})
         wrapper = calls.instantiate(cls, [inner, *args], kwargs, where(stmt), stmt.call.text())
-        edit.wrapper = _add(plan, view, info, wrapper, "wrapper", cs, carry_from=info.path)
+        edit.wrapper = _add(plan, view, info, wrapper, "wrapper", cs, carry_from=info.key)
         edit.note(cs.index, stmt.policy)
         out.matched.append(info)
         out.structure.append(StructureChange(kind="wrapped", layer=info.path, new=[edit.wrapper.path], detail=cls.__name__))

@@ -57,17 +57,38 @@ def _pair(old: Any, new: Any) -> tuple[list[tuple[str, Any, Any]], list[Any], li
     return pairs, orphans, list(olds.values())
 
 
+def _inner(layer: Any) -> Any:
+    """The layer a wrapper holds (the forward one of a Bidirectional)."""
+    return getattr(layer, "forward_layer", None) or layer.layer
+
+
 def transfer(view: GraphView, plan: Plan, built: Materialized) -> Transfer:
     """Copy every weight that can be kept; follow the policy for the rest."""
     result = Transfer(WeightSummary())
     actions: list[WeightAction] = []
     copied_values = 0
+    carriers = set()
     for path, (old, new) in built.pairs.items():
         if isinstance(old, keras.Model):
             continue
-        if new.weights:
-            copied_values += _transfer_layer(path, old, new, view, plan, built, result.kept, actions)
-        _carry_state(old, new)
+        carriers.add(id(new))
+        target = new
+        wrapped = isinstance(new, (keras.layers.Wrapper, keras.layers.Bidirectional)) and not isinstance(
+            old, (keras.layers.Wrapper, keras.layers.Bidirectional)
+        )
+        if wrapped:
+            target = _inner(new)
+        if target.weights:
+            copied_values += _transfer_layer(path, old, target, view, plan, built, result.kept, actions)
+        if wrapped:
+            own = {id(v) for v in target.weights}
+            for v in new.weights:
+                if id(v) not in own:
+                    actions.append(WeightAction(layer=new.name, weight=v.path, action="new", new_shape=list(v.shape)))
+        _carry_state(old, target)
+    for key, layer in built.added.items():
+        if id(layer) not in carriers:
+            _initialize_added(key, layer, plan, actions)
     result.summary = WeightSummary(copied=len(result.kept), copied_values=copied_values, actions=actions)
     return result
 
@@ -126,6 +147,71 @@ def _transfer_layer(
     for a in dropped:
         actions.append(WeightAction(layer=path, weight=_relative(a, old), action="dropped", old_shape=list(a.shape)))
     return copied_values
+
+
+def _initialize_added(key: str, layer: Any, plan: Plan, actions: list[WeightAction]) -> None:
+    """Weights of a layer the plan adds: computed by a transform, an identity start, or fresh."""
+    edit = plan.edits[key]
+    path = edit.info.path
+    if edit.weights is not None:
+        missing = [v.name for v in layer.weights if v.name not in edit.weights]
+        if missing:
+            raise WeightPolicyError(f"the transform gave no value for `{path}` weight(s) {', '.join(missing)}", layer=path)
+        for v in layer.weights:
+            value = np.asarray(edit.weights[v.name])
+            if tuple(value.shape) != tuple(v.shape):
+                raise WeightPolicyError(
+                    f"the transform's value for `{path}/{v.name}` has shape {value.shape}, the layer needs {tuple(v.shape)}",
+                    layer=path, weight=v.name, old_shape=tuple(value.shape), new_shape=tuple(v.shape),
+                )
+            v.assign(value)
+            actions.append(WeightAction(layer=path, weight=v.name, action="computed", new_shape=list(v.shape)))
+        return
+    if edit.identity:
+        _identity(path, layer)
+    action: Literal["identity", "new"] = "identity" if edit.identity else "new"
+    for v in layer.weights:
+        actions.append(WeightAction(layer=path, weight=v.name, action=action, new_shape=list(v.shape)))
+
+
+def _identity(path: str, layer: Any) -> None:
+    """Start a layer as the identity function (Dense, convolutions, BatchNormalization)."""
+
+    def refuse(why: str) -> None:
+        raise WeightPolicyError(f"`{path}` cannot start as the identity: {why}; drop `using weights=identity`", layer=path)
+
+    if isinstance(layer, keras.layers.BatchNormalization):
+        eps = layer.epsilon
+        for v in layer.weights:
+            base = {"gamma": np.sqrt(1 + eps), "moving_variance": 1.0}.get(v.name, 0.0)
+            v.assign(np.full(v.shape, base, dtype=v.dtype))
+        return
+    config = layer.get_config()
+    if config.get("activation") not in (None, "linear"):
+        refuse(f"it applies {config['activation']}")
+    if isinstance(layer, keras.layers.Dense):
+        n_in, n_out = layer.kernel.shape
+        if n_in != n_out:
+            refuse(f"it maps {n_in} features to {n_out}")
+        layer.kernel.assign(np.eye(n_in, dtype=layer.kernel.dtype))
+    else:
+        kernel = getattr(layer, "depthwise_kernel", None) if isinstance(layer, keras.layers.DepthwiseConv2D) else getattr(layer, "kernel", None)
+        if kernel is None:
+            refuse(f"{type(layer).__name__} has no identity start")
+        shape = tuple(kernel.shape)
+        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        if (depthwise and shape[-1] != 1) or (not depthwise and shape[-1] != shape[-2]):
+            refuse("its input and output channels differ")
+        strides = config.get("strides", 1)
+        if any(k % 2 == 0 for k in shape[:-2]) or config.get("padding") != "same" or any(s != 1 for s in np.atleast_1d(strides)):
+            refuse("an identity convolution needs odd kernel sizes, padding='same' and strides 1")
+        value = np.zeros(shape, dtype=kernel.dtype)
+        center = tuple(k // 2 for k in shape[:-2])
+        for c in range(shape[-2]):
+            value[(*center, c, 0 if depthwise else c)] = 1
+        kernel.assign(value)
+    if getattr(layer, "bias", None) is not None:
+        layer.bias.assign(np.zeros(layer.bias.shape, dtype=layer.bias.dtype))
 
 
 def _carry_state(old: Any, new: Any) -> None:
