@@ -10,7 +10,7 @@ names the layer, the weight, both shapes and the policy that would allow it;
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import keras
 import numpy as np
@@ -177,7 +177,7 @@ def _initialize_added(key: str, layer: Any, plan: Plan, actions: list[WeightActi
 def _identity(path: str, layer: Any) -> None:
     """Start a layer as the identity function (Dense, convolutions, BatchNormalization)."""
 
-    def refuse(why: str) -> None:
+    def refuse(why: str) -> NoReturn:
         raise WeightPolicyError(f"`{path}` cannot start as the identity: {why}; drop `using weights=identity`", layer=path)
 
     if isinstance(layer, keras.layers.BatchNormalization):
