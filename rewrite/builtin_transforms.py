@@ -53,8 +53,8 @@ def fold_batchnorm(match: TransformMatch) -> list[NewLayer]:
     gamma = weights.get("gamma", np.ones(channels))
     beta = weights.get("beta", np.zeros(channels))
     scale = gamma / np.sqrt(weights["moving_variance"] + bn_config["epsilon"])
-    kernel_name = "depthwise_kernel" if kind.startswith("Depthwise") else "kernel"
     own = {w.name: np.asarray(keras.ops.convert_to_numpy(w.value), dtype=np.float64) for w in layer.weights}
+    kernel_name = next(n for n in ("depthwise_kernel", "kernel") if n in own)
     kernel = own[kernel_name]
     bias = own.get("bias", np.zeros(channels))
     if kind.startswith("Depthwise"):

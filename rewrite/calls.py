@@ -20,7 +20,7 @@ from rewrite.values import EvalError, evaluate
 
 def snake(name: str) -> str:
     """`BatchNormalization` -> `batch_normalization`, for derived layer names."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()
 
 
 def layer_class(name: str, custom_objects: Mapping[str, Any] | None = None) -> type:

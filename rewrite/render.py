@@ -32,9 +32,13 @@ def render_report(report: RewriteReport) -> str:
         rule = f" [rule {s.rule}]" if s.rule else ""
         out.append("")
         out.append(f"-- {s.file}:{s.line}{rule}: {s.source}")
-        out.append(f"   matched {len(s.matches)} layer(s), changed {len({c.layer for c in s.changes})}")
+        changed = len({c.layer for c in s.changes} | {c.layer for c in s.structure})
+        out.append(f"   matched {len(s.matches)} layer(s), changed {changed}")
         if s.changes:
             out.append(_indent(table(["layer", "field", "old", "new"], [(c.layer, c.field, show(c.old), show(c.new)) for c in s.changes])))
+        if s.structure:
+            rows = [(c.kind, c.layer, ", ".join(c.new) or "-", c.detail) for c in s.structure]
+            out.append(_indent(table(["structure", "layer", "new layers", "detail"], rows)))
         if s.skips:
             out.append(_indent(table(["skipped", "why"], [(k.layer, k.reason) for k in s.skips])))
         if s.near_misses:

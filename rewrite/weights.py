@@ -195,7 +195,7 @@ def _identity(path: str, layer: Any) -> None:
             refuse(f"it maps {n_in} features to {n_out}")
         layer.kernel.assign(np.eye(n_in, dtype=layer.kernel.dtype))
     else:
-        kernel = getattr(layer, "depthwise_kernel", None) if isinstance(layer, keras.layers.DepthwiseConv2D) else getattr(layer, "kernel", None)
+        kernel = getattr(layer, "depthwise_kernel", None) or getattr(layer, "kernel", None)
         if kernel is None:
             refuse(f"{type(layer).__name__} has no identity start")
         shape = tuple(kernel.shape)
