@@ -52,8 +52,8 @@ def render_report(report: RewriteReport) -> str:
         weights = report.weights
         out.append(f"-- weights: {weights.copied} variables copied ({weights.copied_values:,} values)")
         if weights.actions:
-            rows = [(a.layer, a.weight, a.action, a.old_shape, a.new_shape) for a in weights.actions]
-            out.append(_indent(table(["layer", "weight", "action", "old shape", "new shape"], rows)))
+            weight_rows = [(a.layer, a.weight, a.action, a.old_shape, a.new_shape) for a in weights.actions]
+            out.append(_indent(table(["layer", "weight", "action", "old shape", "new shape"], weight_rows)))
     if report.validation:
         out.append("")
         out.append("-- validation")
