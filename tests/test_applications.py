@@ -78,3 +78,47 @@ def test_application_via_api_and_cli(name, tmp_path, keras):
     changed = [reloaded.get_layer(n).get_config()["activation"] for n in expected]
     assert set(changed) == {"linear" if name == "MobileNetV2" else "gelu"}
     np.testing.assert_allclose(np.array(reloaded(x)), np.array(new(x)), atol=1e-6)
+
+
+def test_resnet50_fold_batchnorm_everywhere(keras):
+    model = keras.applications.ResNet50(weights=None)
+    rng = np.random.default_rng(0)
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for bn in bns:
+        n = bn.gamma.shape[0]
+        bn.gamma.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
+        bn.beta.assign(rng.normal(0, 0.1, n).astype("float32"))
+        bn.moving_mean.assign(rng.normal(0, 0.1, n).astype("float32"))
+        bn.moving_variance.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
+    result = rewrite.apply(model, "replace c:Conv2D -> bn:BatchNormalization with fold_batchnorm")
+    assert result.report.passed
+    assert len(result.report.statements[0].structure) == len(bns) == 53
+    assert not [layer for layer in result.model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    x = make_probe(model)
+    np.testing.assert_allclose(np.array(result.model(x)), np.array(model(x)), atol=1e-4)
+    logits = keras.Model(model.input, model.get_layer("avg_pool").output)
+    new_logits = keras.Model(result.model.input, result.model.get_layer("avg_pool").output)
+    np.testing.assert_allclose(np.array(new_logits(x)), np.array(logits(x)), atol=1e-4, rtol=1e-4)
+
+
+def test_mobilenetv2_replace_relu_with_gelu(keras):
+    model = keras.applications.MobileNetV2(weights=None)
+    relus = [layer.name for layer in model.layers if isinstance(layer, keras.layers.ReLU)]
+    result = rewrite.apply(model, "replace ReLU with Activation(gelu)")
+    assert result.report.passed and len(relus) == 35
+    assert [s.layer for s in result.report.statements[0].structure] == relus
+    for name in relus:
+        layer = result.model.get_layer(name)
+        assert isinstance(layer, keras.layers.Activation) and layer.get_config()["activation"] == "gelu"
+    assert any(d.kind == "logits" and d.max_rel > 0.1 for d in result.report.drift)
+
+
+def test_efficientnet_delete_dropout_keeps_inference_outputs(keras):
+    model = keras.applications.EfficientNetB0(weights=None)
+    dropouts = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert dropouts
+    result = rewrite.apply(model, "rule r {\n delete Dropout\n expect outputs equal atol=1e-6\n}")
+    assert result.report.passed
+    assert not [layer for layer in result.model.layers if isinstance(layer, keras.layers.Dropout)]
+    x = make_probe(model)
+    np.testing.assert_allclose(np.array(result.model(x)), np.array(model(x)), atol=1e-6)

@@ -135,3 +135,14 @@ def test_demo_command_end_to_end(tmp_path):
     assert "validation PASSED" in proc.stdout
     assert "reloaded it: outputs match the rewritten model (max diff 0)" in proc.stdout
     assert (tmp_path / "demo_rewritten.keras").exists()
+
+
+def test_bad_structural_edit_writes_nothing(saved, tmp_path, capsys):
+    rules = tmp_path / "bad.rw"
+    rules.write_text("delete GlobalAveragePooling2D\n")
+    out = tmp_path / "new.keras"
+    before = digest(saved)
+    assert main(["apply", str(saved), str(rules), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot delete `gap` (GlobalAveragePooling2D)" in err and "(None, 16, 16, 16)" in err
+    assert not out.exists() and digest(saved) == before
