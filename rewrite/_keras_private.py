@@ -16,7 +16,6 @@ from keras.src.ops.function import make_node_key
 
 __all__ = [
     "Functional",
-    "clone_with_cache",
     "first_call",
     "lambda_output_shape",
     "output_structure",
@@ -72,20 +71,6 @@ def node_call(node: Any) -> tuple[tuple, dict]:
 def sublayers(layer: Any) -> list[Any]:
     """Layers tracked directly inside a layer (composite layers, wrappers)."""
     return list(layer._flatten_layers(include_self=False, recursive=False))
-
-
-def clone_with_cache(model: Any, clone_function: Any, call_function: Any = None) -> tuple[Any, dict[int, Any]]:
-    """`keras.models.clone_model(recursive=True)`, returning id(old layer) -> new layer.
-
-    The `cache` keyword is how clone_model shares clones across nested models; we
-    pass our own dict so nested layers can be paired with their originals.
-    """
-    cache: dict[int, Any] = {}
-    kwargs: dict[str, Any] = {"clone_function": clone_function, "recursive": True, "cache": cache}
-    if call_function is not None:
-        kwargs["call_function"] = call_function
-    new = keras.models.clone_model(model, **kwargs)
-    return new, cache
 
 
 def reset_compiled_functions(model: Any) -> list[str]:

@@ -40,15 +40,6 @@ def test_sequential_functional_and_sublayers(keras):
     assert kp.sublayers(keras.layers.Dense(2)) == []
 
 
-def test_clone_with_cache_pairs_nested_layers(keras):
-    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="in1")], name="inner")
-    x = keras.Input((3,))
-    m = keras.Model(x, inner(x))
-    new, cache = kp.clone_with_cache(m, lambda layer: layer.__class__.from_config(layer.get_config()))
-    assert cache[id(inner)] is new.get_layer("inner")
-    assert cache[id(inner.get_layer("in1"))] is new.get_layer("inner").get_layer("in1")
-
-
 def test_reset_compiled_functions(keras):
     import numpy as np
 
