@@ -39,6 +39,12 @@ def render_report(report: RewriteReport) -> str:
         if s.structure:
             rows = [(c.kind, c.layer, ", ".join(c.new) or "-", c.detail) for c in s.structure]
             out.append(_indent(table(["structure", "layer", "new layers", "detail"], rows)))
+            for c in s.structure[:10]:
+                if c.before:
+                    out.append(f"     before: {c.before}")
+                    out.append(f"     after:  {c.after}")
+            if len(s.structure) > 10:
+                out.append(f"     ... and {len(s.structure) - 10} more")
         if s.skips:
             out.append(_indent(table(["skipped", "why"], [(k.layer, k.reason) for k in s.skips])))
         if s.near_misses:

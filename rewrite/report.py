@@ -56,6 +56,10 @@ class StructureChange(Frozen):
     new: list[str] = Field(default_factory=list)
     """Layers that come in."""
     detail: str = ""
+    before: str = ""
+    """The layers around the change before it, e.g. `fc1 -> drop -> fc2`."""
+    after: str = ""
+    """And after it, e.g. `fc1 -> fc2` (the consumers are rewired)."""
 
 
 class NearMiss(Frozen):

@@ -90,6 +90,39 @@ def _list_holding(plan: Plan, info: LayerInfo) -> list[LayerInfo]:
     raise PlanError(f"`{info.path}` wraps `{anchor.info.path}`; it cannot be moved or deleted on its own")
 
 
+def _around(view: GraphView, seq: list[LayerInfo]) -> tuple[str, str]:
+    """The names feeding the first layer and fed by the last, for before/after lines."""
+    g = view.graph
+
+    def names(nodes: set[str]) -> str:
+        found = sorted({g.nodes[n]["name"] for n in nodes})
+        return found[0] if len(found) == 1 else "(" + ", ".join(found) + ")" if found else ""
+
+    first, last = seq[0], seq[-1]
+    if first.virtual or not first.calls or last.virtual or not last.calls:
+        return "", ""
+    preds = names({p for p, _ in g.in_edges(first.calls[0])})
+    succs = names({c for _, c in g.out_edges(last.calls[0])})
+    return preds, succs
+
+
+def _lines(preds: str, middle: list[str], succs: str) -> str:
+    return " -> ".join(p for p in [preds, *middle, succs] if p) or "-"
+
+
+def _change(view: GraphView, kind: Any, seq: list[LayerInfo], new: list[str], detail: str, position: str = "") -> StructureChange:
+    preds, succs = _around(view, seq)
+    old_names = [i.name for i in seq]
+    if kind == "added":
+        before = _lines(preds if position == "before" else "", old_names, succs if position == "after" else "")
+        after_mid = new + old_names if position == "before" else old_names + new
+        after = _lines(preds if position == "before" else "", after_mid, succs if position == "after" else "")
+    else:
+        before = _lines(preds, old_names, succs)
+        after = _lines(preds, new, succs)
+    return StructureChange(kind=kind, layer=" -> ".join(i.path for i in seq), new=new, detail=detail, before=before, after=after)
+
+
 # ------------------------------------------------------------------ delete
 
 
@@ -121,7 +154,7 @@ def _delete(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Delete
             edit.remove = True
             edit.note(cs.index, stmt.policy)
         out.matched.append(info)
-        out.structure.append(StructureChange(kind="removed", layer=info.path, detail="its input flows on to its consumers"))
+        out.structure.append(_change(view, "removed", [info], [], "its input flows on to its consumers"))
 
 
 # ------------------------------------------------------------------ insert
@@ -163,7 +196,7 @@ def _insert(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Insert
                 edit.before.append(added)  # immediately before the layer
             edit.note(cs.index, stmt.policy)
         out.matched.append(info)
-        out.structure.append(StructureChange(kind="added", layer=info.path, new=[added.path], detail=f"{stmt.where} {info.path}"))
+        out.structure.append(_change(view, "added", [info], [added.name], f"{stmt.where} {info.path}", stmt.where))
 
 
 IDENTITY_CLASSES = ("Dense", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "BatchNormalization")
@@ -224,7 +257,10 @@ def _chains(plan: Plan, view: GraphView, chain: list[ast.Capture]) -> tuple[list
                 break
             nxt = edges[0][1]
             info = view.layers.get(g.nodes[nxt]["path"])
-            if info is None or plan.gone(info.key) or len(info.calls) != 1 or g.in_degree(nxt) != 1:
+            if info is not None and plan.gone(info.key):
+                reason = f"`{info.path}` after `{data['path']}` was removed or replaced by an earlier statement"
+                break
+            if info is None or len(info.calls) != 1 or g.in_degree(nxt) != 1:
                 reason = f"`{g.nodes[nxt]['path']}` after `{data['path']}` is not a single-input layer called once"
                 break
             verdict = judge(link.selector, info, FieldReader(info, plan.overrides(info.key)), plan.params)
@@ -293,9 +329,7 @@ def _replace(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Repla
             member.remove = True
             member.note(cs.index, stmt.policy)
         out.matched.extend(seq)
-        out.structure.append(
-            StructureChange(kind="replaced", layer=" -> ".join(i.path for i in seq), new=[a.path for a in added], detail=stmt.call.name)
-        )
+        out.structure.append(_change(view, "replaced", seq, [a.name for a in added], stmt.call.name))
 
 
 # ------------------------------------------------------------------ wrap
@@ -321,4 +355,4 @@ def _wrap(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Wrap, ou
         edit.wrapper = _add(plan, view, info, wrapper, "wrapper", cs, carry_from=info.key)
         edit.note(cs.index, stmt.policy)
         out.matched.append(info)
-        out.structure.append(StructureChange(kind="wrapped", layer=info.path, new=[edit.wrapper.path], detail=cls.__name__))
+        out.structure.append(_change(view, "wrapped", [info], [f"{edit.wrapper.name}({info.name})"], cls.__name__))
