@@ -118,6 +118,13 @@ def run(
     else:
         from rewrite.inplace import apply_inplace
 
+        if plan.structural or plan.added:
+            from rewrite.errors import InplaceError
+
+            raise InplaceError(
+                "in-place mode only sets fields of existing layers; `delete`, `insert`, `replace` and `wrap` "
+                "change the graph: use mode='clone' (CLI: --mode clone)"
+            )
         with clock.stage("inplace"):
             inplace_notes, undo = apply_inplace(view, plan)
             notes += inplace_notes

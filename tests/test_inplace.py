@@ -76,3 +76,9 @@ def test_inplace_validation_failure_puts_the_model_back(head_model, probe):
         rewrite.apply(head_model, text, mode="inplace")
     assert head_model.get_layer("fc1").activation.__name__ == "relu"
     np.testing.assert_array_equal(head_model.predict(probe, verbose=0), before)
+
+
+def test_inplace_refuses_structural_statements(head_model):
+    with pytest.raises(InplaceError, match="only sets fields of existing layers"):
+        rewrite.apply(head_model, "delete Dropout", mode="inplace")
+    assert [layer.name for layer in head_model.layers] == ["x", "fc1", "bn", "drop", "fc2", "out"]
