@@ -55,6 +55,7 @@ class Plan:
     problems: list[str] = field(default_factory=list)
     """Unmet `expect matches` and, under strict, statements that matched nothing."""
     expect_outputs: list[tuple[str, ast.ExpectOutputs]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def edit(self, info: LayerInfo) -> LayerEdit:
         return self.edits.setdefault(info.key, LayerEdit(info))
@@ -87,8 +88,8 @@ class Plan:
         """Which statements reshaped a layer: its own edits, or edits upstream of it."""
         edit = self.edits.get(path)
         indices = list(edit.statements) if edit else []
-        if not indices:
-            for other in self._upstream_edits(path, view):
+        for other in self._upstream_edits(path, view):
+            if other is not edit and (other.overrides or other.replacement or other.wrapper or other.remove or other.before or other.after or other.role):
                 indices += other.statements
         by_index = {s.index: s for s in self.statements}
         found = [f"`{by_index[i].source}` ({by_index[i].file}:{by_index[i].line})" for i in dict.fromkeys(indices) if i in by_index]

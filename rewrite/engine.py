@@ -101,7 +101,7 @@ def run(
         with clock.stage("probe"):
             probe_x = probe if probe is not None else v.make_probe(model, view)
             before = v.compute(model, probe_x)
-    notes: list[str] = []
+    notes: list[str] = list(plan.notes)
     undo = None
     kept: list[tuple[str, Any, Any]] = []
     summary = WeightSummary()

@@ -87,6 +87,25 @@ def _clone_lambda(layer: keras.layers.Lambda, overrides: dict[str, Any]) -> kera
     )
 
 
+def _fresh_input(tensor: Any) -> Any:
+    """A new Input like the model's, under the same InputLayer name.
+
+    clone_model would name it after the symbolic tensor (`keras_tensor_12`), which
+    renames every unnamed input of the model.
+    """
+    history = kp.tensor_history(tensor)
+    layer = history[0] if history else None
+    if not isinstance(layer, keras.layers.InputLayer):
+        return keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype)
+    return keras.Input(
+        batch_shape=tensor.shape,
+        dtype=tensor.dtype,
+        name=layer.name,
+        sparse=layer.sparse,
+        optional=layer.optional,
+    )
+
+
 class _Builder:
     def __init__(self, view: GraphView, plan: Plan, prefill: bool):
         self.view = view
@@ -210,7 +229,8 @@ class _Builder:
     def clone_model(self, model: Any) -> Any:
         if isinstance(model, keras.Sequential):
             return self.clone_sequential(model)
-        return keras.models.clone_model(model, clone_function=self.clone_layer, call_function=self.call_layer)
+        inputs = keras.tree.map_structure(_fresh_input, model.input)
+        return keras.models.clone_model(model, input_tensors=inputs, clone_function=self.clone_layer, call_function=self.call_layer)
 
     def clone_sequential(self, model: keras.Sequential) -> keras.Sequential:
         """A Sequential is a list: structural edits are list edits."""

@@ -45,6 +45,8 @@ class Outcome:
         self.skips: list[Skip] = []
         self.structure: list[StructureChange] = []
         self.warnings: list[str] = []
+        self.preserving: tuple[str, ast.ExpectOutputs] | None = None
+        """Set by a transform that keeps the model's function: the check it implies."""
 
 
 def _check_value(info: LayerInfo, field_name: str, value: Any, stmt: ast.SetField) -> None:
@@ -99,6 +101,8 @@ def build_plan(ruleset: RuleSet, view: GraphView, params: dict[str, Any], strict
 
     plan = Plan(params=params)
     rule_matches: dict[str, set[str]] = {}
+    preserving: list[tuple[str, ast.ExpectOutputs]] = []
+    other_changes = False
     for cs in ruleset.statements:
         stmt = cs.statement
         out = Outcome()
@@ -110,6 +114,10 @@ def build_plan(ruleset: RuleSet, view: GraphView, params: dict[str, Any], strict
             out.warnings.append(f"`{stmt.source}` matched no layer" + (" (see near misses)" if out.near else ""))
             if strict:
                 plan.problems.append(f"{stmt.file}:{stmt.line}: `{stmt.source}` matched no layer (--strict)")
+        if out.preserving is not None:
+            preserving.append(out.preserving)
+        elif out.changes or out.structure:
+            other_changes = True
         rule_id = cs.rule.id if cs.rule else None
         if rule_id:
             rule_matches.setdefault(rule_id, set()).update(i.path for i in out.matched)
@@ -129,6 +137,14 @@ def build_plan(ruleset: RuleSet, view: GraphView, params: dict[str, Any], strict
             )
         )
     _check_names(plan, view)
+    if preserving and not other_changes:
+        plan.expect_outputs += preserving
+    elif preserving:
+        names = ", ".join(sorted({name.split(",")[0] for name, _ in preserving}))
+        plan.notes.append(
+            f"{names} keeps the model's outputs on its own; the whole-model `expect outputs equal` check it implies "
+            "is skipped because other statements change what the model computes"
+        )
     for rule in ruleset.rules:
         count = len(rule_matches.get(rule.id, set()))
         for expect in rule.expects:

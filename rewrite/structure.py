@@ -285,9 +285,7 @@ def _replace(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Repla
     transform = transforms.get(stmt.call.name) if stmt.call.name in transforms.known() else None
     cls = None if transform else calls.layer_class(stmt.call.name)
     if transform is not None and transform.preserves_function and chains:
-        plan.expect_outputs.append(
-            (f"{transform.name}, {stmt.file}:{stmt.line}", ast.ExpectOutputs(outcome="equal", atol=PRESERVING_ATOL, rtol=PRESERVING_RTOL))
-        )
+        out.preserving = (f"{transform.name}, {stmt.file}:{stmt.line}", ast.ExpectOutputs(outcome="equal", atol=PRESERVING_ATOL, rtol=PRESERVING_RTOL))
     for seq in chains:
         head = seq[0]
         for info in seq:

@@ -314,3 +314,10 @@ def test_compiled_model_comes_back_compiled(head_model):
     assert ev.original["loss"] == pytest.approx(head_model.evaluate(x, y, verbose=0, return_dict=True)["loss"], rel=1e-5)
     assert ev.rewritten["loss"] == pytest.approx(new.evaluate(x, y, verbose=0, return_dict=True)["loss"], rel=1e-5)
     new.fit(x, y, epochs=1, verbose=0)  # re-training is one call away
+
+
+def test_unnamed_inputs_keep_their_names(keras):
+    a, b = keras.Input((3,)), keras.Input((3,))
+    m = keras.Model([a, b], keras.layers.Dense(2, name="d")(keras.layers.Add()([a, b])))
+    result = rewrite.apply(m, "Dense.activation := tanh")
+    assert [layer.name for layer in result.model.layers] == [layer.name for layer in m.layers]
