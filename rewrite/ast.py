@@ -197,17 +197,22 @@ def expr_text(e: Expr) -> str:
 WeightPolicy = Literal["keep", "reinit", "slice", "widen", "identity"]
 
 
-class SetField(Node):
+class StatementNode(Node):
+    """What every statement has: its weight policy, its own text, its file."""
+
+    policy: WeightPolicy | None = None
+    source: str = ""
+    """The statement's own text, for reports."""
+    file: str = "<string>"
+
+
+class SetField(StatementNode):
     """`SELECTOR.FIELD := EXPR [using weights=POLICY]`."""
 
     kind: Literal["set_field"] = "set_field"
     selector: Selector
     field: str
     value: Expr
-    policy: WeightPolicy | None = None
-    source: str = ""
-    """The statement's own text, for reports."""
-    file: str = "<string>"
 
 
 class Call(Node):
@@ -230,48 +235,36 @@ class Capture(Node):
     selector: Selector
 
 
-class Delete(Node):
+class Delete(StatementNode):
     """`delete SELECTOR`: the layer goes, its input flows on to its consumers."""
 
     kind: Literal["delete"] = "delete"
     selector: Selector
-    policy: WeightPolicy | None = None
-    source: str = ""
-    file: str = "<string>"
 
 
-class Insert(Node):
+class Insert(StatementNode):
     """`insert CALL after|before SELECTOR`: a new layer beside each matched layer."""
 
     kind: Literal["insert"] = "insert"
     call: Call
     where: Literal["after", "before"]
     selector: Selector
-    policy: WeightPolicy | None = None
-    source: str = ""
-    file: str = "<string>"
 
 
-class Replace(Node):
+class Replace(StatementNode):
     """`replace PATTERN with CALL`: a layer or a chain becomes a new layer or a transform's result."""
 
     kind: Literal["replace"] = "replace"
     chain: list[Capture]
     call: Call
-    policy: WeightPolicy | None = None
-    source: str = ""
-    file: str = "<string>"
 
 
-class Wrap(Node):
+class Wrap(StatementNode):
     """`wrap SELECTOR in CALL`, e.g. `wrap LSTM in Bidirectional`."""
 
     kind: Literal["wrap"] = "wrap"
     selector: Selector
     call: Call
-    policy: WeightPolicy | None = None
-    source: str = ""
-    file: str = "<string>"
 
 
 Statement = Annotated[SetField | Delete | Insert | Replace | Wrap, Field(discriminator="kind")]

@@ -14,7 +14,7 @@ from typing import Any
 from rewrite import ast
 from rewrite.catalog import NONLINEAR_LAYERS, SETTABLE_SPECIAL, SPECIAL_FIELDS, Catalog, catalog
 from rewrite.errors import Diagnostic
-from rewrite.values import EvalError, evaluate, is_constant, param_refs
+from rewrite.values import EvalError, evaluate, field_refs, is_constant, param_refs
 
 
 def _selector_classes(sel: ast.Selector) -> list[ast.Selector]:
@@ -222,24 +222,12 @@ class Checker:
 
 
 def _call_refs(call: ast.Call) -> list[ast.FieldRef]:
-    return [r for e in [*call.args, *(v for _, v in call.kwargs)] for r in _expr_field_refs(e)]
-
-
-def _expr_field_refs(expr: ast.Expr) -> list[ast.FieldRef]:
-    if isinstance(expr, ast.FieldRef):
-        return [expr]
-    if isinstance(expr, ast.BinOp):
-        return _expr_field_refs(expr.left) + _expr_field_refs(expr.right)
-    if isinstance(expr, ast.Neg):
-        return _expr_field_refs(expr.operand)
-    if isinstance(expr, (ast.TupleValue, ast.ListValue)):
-        return [r for i in expr.items for r in _expr_field_refs(i)]
-    return []
+    return [r for e in [*call.args, *(v for _, v in call.kwargs)] for r in field_refs(e)]
 
 
 def _field_refs(stmt: ast.AnyStatement) -> list[ast.FieldRef]:
     if isinstance(stmt, ast.SetField):
-        return _expr_field_refs(stmt.value)
+        return field_refs(stmt.value)
     if isinstance(stmt, (ast.Insert, ast.Wrap)):
         return _call_refs(stmt.call)
     return []

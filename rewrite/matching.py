@@ -42,6 +42,12 @@ class FieldReader:
             return info.index
         if field == "trainable":
             return info.config.get("trainable", info.layer.trainable)
+        if field == "activation" and not info.virtual:
+            # Fast path: a built-in activation function is its config value, by name;
+            # computing the whole config of every candidate costs more than matching.
+            fn = getattr(info.layer, "activation", None)
+            if callable(fn) and getattr(fn, "__module__", "").startswith("keras.src.activations"):
+                return fn.__name__
         if field in info.config:
             return info.config[field]
         if default is not _MISSING:

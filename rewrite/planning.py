@@ -65,7 +65,7 @@ def apply_set_field(plan: Plan, view: GraphView, cs: CompiledStatement, out: Out
     pending: list[tuple[LayerInfo, Any, Any]] = []
     for info in matched:
         reader = FieldReader(info, plan.overrides(info.key))
-        if not (stmt.field in SETTABLE_SPECIAL or stmt.field in info.config):
+        if not (stmt.field in SETTABLE_SPECIAL or reader.has(stmt.field)):
             if not stmt.selector.classes and not stmt.selector.alternatives:
                 near.append((info, f"has no field `{stmt.field}` to set"))
                 continue

@@ -73,29 +73,29 @@ def evaluate(
     raise EvalError(f"cannot evaluate {expr!r}")
 
 
+def subexpressions(expr: ast.Expr) -> list[ast.Expr]:
+    """The expression and every expression inside it, outermost first."""
+    found: list[ast.Expr] = [expr]
+    if isinstance(expr, ast.BinOp):
+        found += subexpressions(expr.left) + subexpressions(expr.right)
+    elif isinstance(expr, ast.Neg):
+        found += subexpressions(expr.operand)
+    elif isinstance(expr, (ast.TupleValue, ast.ListValue)):
+        found += [e for item in expr.items for e in subexpressions(item)]
+    return found
+
+
 def is_constant(expr: ast.Expr) -> bool:
     """True when the expression reads no field and no parameter."""
-    if isinstance(expr, (ast.FieldRef, ast.ParamRef)):
-        return False
-    if isinstance(expr, ast.BinOp):
-        return is_constant(expr.left) and is_constant(expr.right)
-    if isinstance(expr, ast.Neg):
-        return is_constant(expr.operand)
-    if isinstance(expr, (ast.TupleValue, ast.ListValue)):
-        return all(is_constant(i) for i in expr.items)
-    return True
+    return not any(isinstance(e, (ast.FieldRef, ast.ParamRef)) for e in subexpressions(expr))
 
 
 def param_refs(expr: ast.Expr) -> list[ast.ParamRef]:
-    if isinstance(expr, ast.ParamRef):
-        return [expr]
-    if isinstance(expr, ast.BinOp):
-        return param_refs(expr.left) + param_refs(expr.right)
-    if isinstance(expr, ast.Neg):
-        return param_refs(expr.operand)
-    if isinstance(expr, (ast.TupleValue, ast.ListValue)):
-        return [r for i in expr.items for r in param_refs(i)]
-    return []
+    return [e for e in subexpressions(expr) if isinstance(e, ast.ParamRef)]
+
+
+def field_refs(expr: ast.Expr) -> list[ast.FieldRef]:
+    return [e for e in subexpressions(expr) if isinstance(e, ast.FieldRef)]
 
 
 def _is_number(value: Any) -> bool:
