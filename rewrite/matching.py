@@ -55,15 +55,18 @@ class FieldReader:
         raise KeyError(field)
 
     def has(self, field: str) -> bool:
-        return self.get(field, _MISSING) is not _MISSING
+        try:
+            self.get(field)
+        except KeyError:
+            return False
+        return True
 
     def __call__(self, field: str) -> Any:
         """For `@field` in expressions: a clear error where the layer lacks the field."""
-        value = self.get(field, _MISSING)
-        if value is _MISSING:
+        if not self.has(field):
             fields = ", ".join(sorted(self.info.config))
             raise EvalError(f"layer `{self.info.path}` ({self.info.class_name}) has no field `{field}`; its fields: {fields}")
-        return value
+        return self.get(field)
 
 
 @dataclass(frozen=True)
