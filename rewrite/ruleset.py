@@ -13,10 +13,30 @@ from rewrite import ast
 from rewrite.checking import Checker, check_params
 from rewrite.errors import Diagnostic, RuleCheckError, RuleSyntaxError
 from rewrite.parsing import parse
-from rewrite.values import evaluate
+from rewrite.values import evaluate, param_refs
 
 if TYPE_CHECKING:
     from rewrite.report import RewriteResult
+
+
+def statement_param_refs(stmt: ast.AnyStatement) -> list[ast.ParamRef]:
+    """Every `$param` a statement reads (values, predicates, call arguments)."""
+    exprs: list[ast.Expr] = []
+    if isinstance(stmt, ast.SetField):
+        exprs.append(stmt.value)
+    if isinstance(stmt, (ast.Insert, ast.Replace, ast.Wrap)):
+        exprs += [*stmt.call.args, *(v for _, v in stmt.call.kwargs)]
+    for sel in ast.selectors(stmt):
+        stack = [sel]
+        while stack:
+            s = stack.pop()
+            stack.extend(s.alternatives)
+            for pred in s.predicates:
+                if isinstance(pred, ast.Compare):
+                    exprs.append(pred.value)
+                elif isinstance(pred, ast.Member):
+                    exprs.append(pred.values)
+    return [r for e in exprs for r in param_refs(e)]
 
 
 @dataclass(frozen=True)
@@ -124,7 +144,17 @@ class _Loader:
         for cs in rs.statements:
             checker.check_statement(cs.statement)
         rs.diagnostics.extend(checker.found)
+        rs.diagnostics.extend(_unused_params(rs))
         return rs
+
+
+def _unused_params(rs: RuleSet) -> list[Diagnostic]:
+    used = {ref.name for cs in rs.statements for ref in statement_param_refs(cs.statement)}
+    return [
+        Diagnostic(p.file, p.line, p.column, f"param `{name}` is declared but no statement uses `${name}`", "warning", "unused-param")
+        for name, p in rs.params.items()
+        if name not in used
+    ]
 
 
 def load(*paths: str | Path) -> RuleSet:
