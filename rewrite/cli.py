@@ -4,6 +4,7 @@
     keras-rewrite plan model.keras rules/head.rw
     keras-rewrite apply model.keras rules/head.rw -o out.keras --set act=gelu
     keras-rewrite graph model.keras --format dot
+    keras-rewrite test rules/
     keras-rewrite demo
 
 Exit status: 0 success, 1 rule, rewrite or validation errors, 2 bad usage.
@@ -169,6 +170,16 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    from rewrite.ruletest import run
+
+    outcomes = run(args.paths, update=args.update)
+    if not outcomes:
+        print("no rule tests found (files named <rule>.test.toml)")
+        return 1
+    return 0 if all(o.passed for o in outcomes) else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from rewrite.demo import run_demo
 
@@ -209,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=["text", "dot", "json"], default="text")
     model_options(g)
     g.set_defaults(func=cmd_graph)
+
+    t = sub.add_parser("test", help="run rule tests (<rule>.test.toml beside <rule>.rw)")
+    t.add_argument("paths", nargs="*", help="test files, rule files or folders (default: .)")
+    t.add_argument("--update", action="store_true", help="rewrite the plan snapshots")
+    t.set_defaults(func=cmd_test)
 
     d = sub.add_parser("demo", help="rewrite a built-in model with a bundled rule file")
     d.add_argument("--out-dir", help="where to write the result (default: a new temporary folder)")

@@ -111,7 +111,7 @@ class _Loader:
             raise RuleCheckError([Diagnostic(where, 0, 0, f"cannot read rule file {path}: {exc.strerror}", code="use-missing")]) from None
         parsed = parse(text, str(path))
         for use in parsed.uses:
-            target = (path.parent / use.path)
+            target = resolve_use(use.path, path.parent)
             if not target.exists():
                 raise RuleCheckError([Diagnostic(str(path), use.line, use.column, f'`use "{use.path}"`: no such file {target}; paths are relative to this file', code="use-missing")])
             self.load_file(target, (*chain, path))
@@ -146,6 +146,29 @@ class _Loader:
         rs.diagnostics.extend(checker.found)
         rs.diagnostics.extend(_unused_params(rs))
         return rs
+
+
+LIBRARY_PREFIX = "keras-rewrite:"
+
+
+def library_root() -> Path:
+    """The ready-made rules shipped with keras-rewrite (package data, or the checkout's rules/)."""
+    from importlib import resources
+
+    try:
+        root = Path(str(resources.files("rewrite.rules")))
+        if (root / "std").is_dir():
+            return root
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parent.parent / "rules"
+
+
+def resolve_use(target: str, base: Path) -> Path:
+    """`use "x.rw"` is relative to the including file; `use "keras-rewrite:std/x.rw"` is the library."""
+    if target.startswith(LIBRARY_PREFIX):
+        return library_root() / target[len(LIBRARY_PREFIX) :]
+    return base / target
 
 
 def _unused_params(rs: RuleSet) -> list[Diagnostic]:

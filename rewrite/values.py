@@ -61,8 +61,10 @@ def evaluate(
     if isinstance(expr, ast.BinOp):
         left = evaluate(expr.left, params, field)
         right = evaluate(expr.right, params, field)
+        if expr.op == "+" and isinstance(left, str) and isinstance(right, str):
+            return left + right  # names: `$prefix + @name`
         if not (_is_number(left) and _is_number(right)):
-            raise EvalError(f"`{expr.op}` needs two numbers; got {left!r} and {right!r}")
+            raise EvalError(f"`{expr.op}` needs two numbers (or, for `+`, two strings); got {left!r} and {right!r}")
         if expr.op in ("/", "//") and right == 0:
             raise EvalError("division by zero")
         return _ARITH[expr.op](left, right)
