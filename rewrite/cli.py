@@ -170,6 +170,17 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_show_provenance(args: argparse.Namespace) -> int:
+    from rewrite.provenance import read
+
+    data = read(args.model)
+    if data is None:
+        print(f"{args.model}: no keras-rewrite provenance (not made by keras-rewrite, or not a .keras file)")
+        return 1
+    print(json.dumps(data, indent=2, sort_keys=True))
+    return 0
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     from rewrite.ruletest import run
 
@@ -220,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=["text", "dot", "json"], default="text")
     model_options(g)
     g.set_defaults(func=cmd_graph)
+
+    sp = sub.add_parser("show-provenance", help="which rules made a .keras model")
+    sp.add_argument("model")
+    sp.set_defaults(func=cmd_show_provenance)
 
     t = sub.add_parser("test", help="run rule tests (<rule>.test.toml beside <rule>.rw)")
     t.add_argument("paths", nargs="*", help="test files, rule files or folders (default: .)")

@@ -179,7 +179,9 @@ def run(
             "validation failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed) + ". Nothing was written.",
             report=report,
         )
-    return RewriteResult(new_model, report)
+    from rewrite.provenance import record
+
+    return RewriteResult(new_model, report, provenance=record(ruleset, plan.params, report))
 
 
 

@@ -161,9 +161,14 @@ class RewriteResult:
 
     model: Any
     report: RewriteReport
+    provenance: dict[str, Any] | None = None
+    """Which rule files, rules and params made the model; saved inside the .keras file."""
 
     def save(self, path: str) -> None:
-        """Save the model as .keras, atomically: the file is whole or not there."""
+        """Save the model as .keras, atomically: the file is whole or not there.
+
+        The provenance goes into the archive too; `keras.models.load_model` ignores it.
+        """
         from rewrite.saving import save_atomic
 
-        save_atomic(self.model, path)
+        save_atomic(self.model, path, provenance=self.provenance)

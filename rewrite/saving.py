@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 
-def save_atomic(model: Any, path: str | os.PathLike[str]) -> None:
+def save_atomic(model: Any, path: str | os.PathLike[str], provenance: dict[str, Any] | None = None) -> None:
     """Save to a temporary file beside `path`, then rename it into place.
 
     A failure leaves no partial file and an existing file at `path` untouched.
@@ -21,6 +21,10 @@ def save_atomic(model: Any, path: str | os.PathLike[str]) -> None:
     os.close(fd)
     try:
         model.save(tmp)
+        if provenance is not None and target.suffix == ".keras":
+            from rewrite.provenance import write
+
+            write(tmp, provenance)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):

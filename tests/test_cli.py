@@ -146,3 +146,17 @@ def test_bad_structural_edit_writes_nothing(saved, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cannot delete `gap` (GlobalAveragePooling2D)" in err and "(None, 16, 16, 16)" in err
     assert not out.exists() and digest(saved) == before
+
+
+def test_provenance_is_saved_and_plain_load_still_works(saved, rules, tmp_path, capsys, keras):
+    out = tmp_path / "prov.keras"
+    assert main(["apply", str(saved), str(rules), "-o", str(out), "--set", "act=gelu", "--json"]) == 0
+    capsys.readouterr()
+    loaded = keras.models.load_model(out)  # a plain load ignores the record
+    assert loaded.get_layer("fc1").activation.__name__ == "gelu"
+    assert main(["show-provenance", str(out)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["rules"] == ["head"] and data["params"] == {"act": "gelu"}
+    assert data["rule_files"][0]["file"].endswith("head.rw") and len(data["rule_files"][0]["sha256"]) == 64
+    assert data["changed_layers"] == ["fc1", "fc2"]
+    assert main(["show-provenance", str(saved)]) == 1
