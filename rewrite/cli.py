@@ -170,6 +170,19 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from rewrite.diffing import diff_models, render
+    from rewrite.provenance import read
+
+    custom = _custom_objects(args.custom_objects)
+    a = load_model(args.old, custom, not args.unsafe)
+    b = load_model(args.new, custom, not args.unsafe)
+    prov_a = read(args.old) if args.old.endswith(".keras") else None
+    prov_b = read(args.new) if args.new.endswith(".keras") else None
+    print(render(diff_models(a, b, prov_a, prov_b), args.format))
+    return 0
+
+
 def cmd_show_provenance(args: argparse.Namespace) -> int:
     from rewrite.provenance import read
 
@@ -231,6 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=["text", "dot", "json"], default="text")
     model_options(g)
     g.set_defaults(func=cmd_graph)
+
+    df = sub.add_parser("diff", help="compare two models layer by layer")
+    df.add_argument("old")
+    df.add_argument("new")
+    df.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    model_options(df)
+    df.set_defaults(func=cmd_diff)
 
     sp = sub.add_parser("show-provenance", help="which rules made a .keras model")
     sp.add_argument("model")

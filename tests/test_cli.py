@@ -160,3 +160,26 @@ def test_provenance_is_saved_and_plain_load_still_works(saved, rules, tmp_path, 
     assert data["rule_files"][0]["file"].endswith("head.rw") and len(data["rule_files"][0]["sha256"]) == 64
     assert data["changed_layers"] == ["fc1", "fc2"]
     assert main(["show-provenance", str(saved)]) == 1
+
+
+def test_diff_text_markdown_json(saved, tmp_path, capsys, keras):
+    rules = tmp_path / "d.rw"
+    rules.write_text('Dense[name = "fc1"].units := 48 using weights=slice\nDense[name = "fc2"].activation := tanh\ndelete Dropout\n')
+    out = tmp_path / "new.keras"
+    assert main(["apply", str(saved), str(rules), "-o", str(out), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["diff", str(saved), str(out)]) == 0
+    text = capsys.readouterr().out
+    old, new = keras.saving.load_model(saved), keras.saving.load_model(out)
+    delta = new.count_params() - old.count_params()
+    assert f"({delta:+,})" in text
+    assert "fc1 (Dense) params +272" in text and "units: 32 -> 48" in text and "kernel [16, 32] -> [16, 48]" in text
+    assert "fc2 (Dense)" in text and "activation: relu -> tanh" in text
+    assert "removed:\n  drop (Dropout)" in text
+    assert "new model made by keras-rewrite" in text
+    assert main(["diff", str(saved), str(out), "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("### Model diff") and "| `fc1` | Dense | units: 32 -> 48" in md
+    assert main(["diff", str(saved), str(out), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["path"] for r in data["removed"]] == ["drop"] and data["provenance_new"]["rules"] == []
