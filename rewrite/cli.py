@@ -115,7 +115,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from rewrite.engine import dry_run
 
     report = dry_run(rules, model, params=_params(args), strict=args.strict)
-    print(report.to_json() if args.json else report.render())
+    print(report.to_json() if args.json else report.render(explain=args.explain))
     return 1 if args.strict and any(not s.matches for s in report.statements) else 0
 
 
@@ -232,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--strict", action="store_true", help="a statement that matches nothing is an error")
         sp.add_argument("--json", action="store_true", help="print the report as JSON")
         model_options(sp)
+        if name == "plan":
+            sp.add_argument("--explain", action="store_true", help="list every near miss and the predicate that failed")
         if name == "apply":
             sp.add_argument("-o", "--output", required=True, help="where to write the rewritten .keras model")
             sp.add_argument("--mode", choices=["clone", "inplace"], default="clone")

@@ -43,9 +43,9 @@ def _weights(info: Any) -> dict[str, list[int]]:
     layer = info.layer
     if not layer.weights:
         return {}
-    from rewrite.weights import _relative
+    from rewrite.weights import relative_path
 
-    return {_relative(v, layer): list(v.shape) for v in layer.weights}
+    return {relative_path(v, layer): list(v.shape) for v in layer.weights}
 
 
 def diff_models(a: Any, b: Any, provenance_old: dict | None = None, provenance_new: dict | None = None) -> ModelDiff:

@@ -22,7 +22,9 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def render_report(report: RewriteReport) -> str:
+def render_report(report: RewriteReport, explain: bool = False) -> str:
+    """The report as text tables. `explain` lists every near miss, not the first few."""
+    limit = None if explain else 5
     out: list[str] = []
     title = {"clone": "Rewrite (clone mode)", "inplace": "Rewrite (in-place mode)", "plan": "Plan (dry run)"}[report.mode]
     out.append(f"== {title}")
@@ -48,9 +50,10 @@ def render_report(report: RewriteReport) -> str:
         if s.skips:
             out.append(_indent(table(["skipped", "why"], [(k.layer, k.reason) for k in s.skips])))
         if s.near_misses:
-            out.append(_indent(table(["near miss", "why not"], [(n.layer, n.reason) for n in s.near_misses[:20]])))
-            if len(s.near_misses) > 20:
-                out.append(f"   ... and {len(s.near_misses) - 20} more near misses")
+            shown = s.near_misses[:limit]
+            out.append(_indent(table(["near miss", "why not"], [(n.layer, n.reason) for n in shown])))
+            if len(shown) < len(s.near_misses):
+                out.append(f"   ... and {len(s.near_misses) - len(shown)} more near misses (--explain lists them all)")
         for w in s.warnings:
             out.append(f"   warning: {w}")
     if report.mode != "plan":

@@ -146,10 +146,10 @@ class RewriteReport(Frozen):
     def to_dict(self) -> dict[str, Any]:
         return json.loads(self.model_dump_json())
 
-    def render(self) -> str:
+    def render(self, explain: bool = False) -> str:
         from rewrite.render import render_report
 
-        return render_report(self)
+        return render_report(self, explain=explain)
 
     def __str__(self) -> str:
         return self.render()

@@ -29,7 +29,7 @@ class Transfer:
     """(label, original variable, new variable) for every copied weight."""
 
 
-def _relative(var: Any, layer: Any) -> str:
+def relative_path(var: Any, layer: Any) -> str:
     """The variable's path inside its layer, e.g. `query/kernel` for an attention layer."""
     parts = var.path.split("/")
     name = layer.name
@@ -45,11 +45,11 @@ def _pair(old: Any, new: Any) -> tuple[list[tuple[str, Any, Any]], list[Any], li
     """(name, old var, new var) pairs, new vars without a source, old vars left over."""
     ow, nw = old.weights, new.weights
     if len(ow) == len(nw) and all(a.name == b.name for a, b in zip(ow, nw)):
-        return [(_relative(b, new), a, b) for a, b in zip(ow, nw)], [], []
-    olds = {_relative(v, old): v for v in ow}
+        return [(relative_path(b, new), a, b) for a, b in zip(ow, nw)], [], []
+    olds = {relative_path(v, old): v for v in ow}
     pairs, orphans = [], []
     for v in nw:
-        key = _relative(v, new)
+        key = relative_path(v, new)
         if key in olds:
             pairs.append((key, olds.pop(key), v))
         else:
@@ -120,10 +120,10 @@ def _transfer_layer(
         )
     if policy == "keep" and orphans:
         raise WeightPolicyError(
-            f"layer `{path}`: the rewritten layer has weight `{_relative(orphans[0], new)}` with no source in the "
+            f"layer `{path}`: the rewritten layer has weight `{relative_path(orphans[0], new)}` with no source in the "
             f"original; add `using weights=reinit` to the statement that changed it: {plan.cause(path, view)}",
             layer=path,
-            weight=_relative(orphans[0], new),
+            weight=relative_path(orphans[0], new),
         )
     copied_values = 0
     for key, a, b in pairs:
@@ -143,9 +143,9 @@ def _transfer_layer(
             action = "sliced"
         actions.append(WeightAction(layer=path, weight=key, action=action, old_shape=list(a.shape), new_shape=list(b.shape)))
     for b in orphans:
-        actions.append(WeightAction(layer=path, weight=_relative(b, new), action="reinitialized", new_shape=list(b.shape)))
+        actions.append(WeightAction(layer=path, weight=relative_path(b, new), action="reinitialized", new_shape=list(b.shape)))
     for a in dropped:
-        actions.append(WeightAction(layer=path, weight=_relative(a, old), action="dropped", old_shape=list(a.shape)))
+        actions.append(WeightAction(layer=path, weight=relative_path(a, old), action="dropped", old_shape=list(a.shape)))
     return copied_values
 
 

@@ -183,3 +183,16 @@ def test_diff_text_markdown_json(saved, tmp_path, capsys, keras):
     assert main(["diff", str(saved), str(out), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [r["path"] for r in data["removed"]] == ["drop"] and data["provenance_new"]["rules"] == []
+
+
+def test_plan_explain_lists_every_near_miss(saved, tmp_path, capsys):
+    rules = tmp_path / "e.rw"
+    rules.write_text('Layer[name = "nothing"].trainable := false\nDense[name ~ "fc*", activation = tanh].activation := tanh\n')
+    assert main(["plan", str(saved), str(rules)]) == 0
+    short = capsys.readouterr().out
+    assert "more near misses (--explain lists them all)" in short
+    assert main(["plan", str(saved), str(rules), "--explain"]) == 0
+    full = capsys.readouterr().out
+    assert "more near misses" not in full
+    assert "class Dense ok, name is fc_out, wanted = nothing" in full
+    assert "fc1        class Dense ok, name ok, activation is relu, wanted = tanh" in full
