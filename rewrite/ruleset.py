@@ -196,7 +196,7 @@ def collect(*paths: str | Path) -> RuleSet:
     """Like :func:`load` but keeps errors in `diagnostics` instead of raising (for `check`)."""
     loader = _Loader()
     for p in paths:
-        loader.load_file(Path(p))
+        loader.load_file(resolve_use(str(p), Path.cwd()) if str(p).startswith(LIBRARY_PREFIX) else Path(p))
     return loader.finish()
 
 

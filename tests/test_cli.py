@@ -196,3 +196,10 @@ def test_plan_explain_lists_every_near_miss(saved, tmp_path, capsys):
     assert "more near misses" not in full
     assert "class Dense ok, name is fc_out, wanted = nothing" in full
     assert "fc1        class Dense ok, name ok, activation is relu, wanted = tanh" in full
+
+
+def test_library_rules_by_name_on_the_command_line(saved, tmp_path, capsys):
+    out = tmp_path / "nodrop.keras"
+    assert main(["apply", str(saved), "keras-rewrite:std/dropout-off.rw", "-o", str(out)]) == 0
+    assert "removed    drop" in capsys.readouterr().out
+    assert main(["check", "keras-rewrite:std/fold-bn.rw"]) == 0
