@@ -27,6 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+	$(PY) -m benchmarks.check_speed
 
 catalog: $(STAMP)
 	$(PY) -m rewrite._catalog_gen

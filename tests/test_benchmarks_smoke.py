@@ -16,3 +16,11 @@ def test_quick_benchmark_runs_and_writes_json(tmp_path, capsys):
     assert case["equivalence_problems"] == []
     assert len(case["speed"]["ratios"]) == 2
     assert "Targets" in capsys.readouterr().out
+
+
+def test_check_speed_benchmark_runs(capsys):
+    from benchmarks.check_speed import main as check_main
+
+    assert check_main(["--files", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "5 file(s) checked: 0 error(s)" in out and "HEAVY []" in out
