@@ -170,6 +170,57 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    import csv
+
+    from rewrite.provenance import record
+    from rewrite.saving import save_atomic
+    from rewrite.search import variants
+
+    rules = _load_rules(args)
+    fixed = _params(args)
+    if args.sample is not None:
+        params_list = rules.sample(args.sample, seed=args.seed)
+    else:
+        params_list = rules.grid()
+    params_list = [{**p, **fixed} for p in params_list]
+    custom = _custom_objects(args.custom_objects)
+    _progress(args, f"loading model {args.model}")
+    model = load_model(args.model, custom, not args.unsafe)
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    total = len(params_list)
+    for v in variants(rules, model, params_list, validate=args.validate, custom_objects=custom, safe_mode=not args.unsafe):
+        row: dict[str, Any] = {"index": v.index, "params": v.params}
+        if v.duplicate_of is not None:
+            row.update(file=None, duplicate_of=v.duplicate_of)
+            _progress(args, f"[{v.index + 1}/{total}] {v.params}: same model as variant {v.duplicate_of}, skipped")
+        else:
+            name = f"variant_{v.index:03d}.keras"
+            save_atomic(v.model, out_dir / name, provenance=record(rules, v.params, v.report))
+            drift = max((d.max_abs for d in v.report.drift), default=None)
+            row.update(
+                file=name,
+                parameters=int(v.model.count_params()),
+                validation="passed" if v.report.passed else "failed",
+                max_drift=drift,
+                changed_layers=len({c.layer for s in v.report.statements for c in [*s.changes, *s.structure]}),
+            )
+            _progress(args, f"[{v.index + 1}/{total}] {v.params}: {name}, {row['parameters']:,} parameters")
+        rows.append(row)
+    (out_dir / "index.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
+    with open(out_dir / "index.csv", "w", newline="") as fh:
+        names = sorted({k for r in rows for k in r["params"]})
+        writer = csv.writer(fh)
+        writer.writerow(["index", *names, "file", "parameters", "validation", "max_drift", "duplicate_of"])
+        for r in rows:
+            writer.writerow([r["index"], *(r["params"].get(n) for n in names), r.get("file"), r.get("parameters"), r.get("validation"), r.get("max_drift"), r.get("duplicate_of")])
+    built = sum(1 for r in rows if r.get("file"))
+    print(f"{built} variant(s) written to {out_dir} ({len(rows) - built} duplicate(s) skipped); index.json, index.csv")
+    return 0
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from rewrite.diffing import diff_models, render
     from rewrite.provenance import read
@@ -246,6 +297,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=["text", "dot", "json"], default="text")
     model_options(g)
     g.set_defaults(func=cmd_graph)
+
+    se = sub.add_parser("search", help="write the variants of a parametric rule file")
+    se.add_argument("model")
+    se.add_argument("rules", nargs="+")
+    how = se.add_mutually_exclusive_group(required=True)
+    how.add_argument("--grid", action="store_true", help="every combination of the params")
+    how.add_argument("--sample", type=int, metavar="N", help="N random draws")
+    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--set", action="append", metavar="NAME=VALUE", help="fix a param (repeatable)")
+    se.add_argument("-o", "--output", required=True, help="folder for the variants and the index")
+    se.add_argument("--validate", choices=["full", "config", "none"], default="config")
+    model_options(se)
+    se.set_defaults(func=cmd_search)
 
     df = sub.add_parser("diff", help="compare two models layer by layer")
     df.add_argument("old")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from rewrite import ast
@@ -50,20 +51,38 @@ def _check_against_model(ruleset: RuleSet, view: GraphView) -> None:
         raise RuleCheckError(found)
 
 
-def prepare(ruleset: RuleSet, model: Any, params: dict[str, Any] | None, strict: bool, clock: _Clock) -> tuple[GraphView, Plan]:
+@dataclass
+class Prepared:
+    """What does not depend on parameter values, kept across the variants of one model."""
+
+    model: Any
+    view: GraphView
+    probe: Any = None
+    before: Any = None
+
+    @classmethod
+    def of(cls, model: Any) -> Prepared:
+        return cls(model, build_view(model))
+
+
+def prepare(
+    ruleset: RuleSet, model: Any, params: dict[str, Any] | None, strict: bool, clock: _Clock, prepared: Prepared | None = None
+) -> tuple[GraphView, Plan]:
     values = ruleset.resolve_params(params)
     with clock.stage("graph"):
-        view = build_view(model)
+        view = prepared.view if prepared is not None and prepared.model is model else build_view(model)
     with clock.stage("plan"):
         _check_against_model(ruleset, view)
         plan = build_plan(ruleset, view, values, strict=strict)
     return view, plan
 
 
-def dry_run(ruleset: RuleSet, model: Any, params: dict[str, Any] | None = None, strict: bool = False) -> RewriteReport:
+def dry_run(
+    ruleset: RuleSet, model: Any, params: dict[str, Any] | None = None, strict: bool = False, prepared: Prepared | None = None
+) -> RewriteReport:
     """What the rules would match and change, with near misses; builds nothing."""
     clock = _Clock()
-    view, plan = prepare(ruleset, model, params, strict, clock)
+    view, plan = prepare(ruleset, model, params, strict, clock, prepared)
     return RewriteReport(
         mode="plan",
         params=plan.params,
@@ -84,6 +103,7 @@ def run(
     evaluate: tuple[Any, Any] | None = None,
     custom_objects: dict[str, Any] | None = None,
     safe_mode: bool = True,
+    prepared: Prepared | None = None,
 ) -> RewriteResult:
     if mode not in ("clone", "inplace"):
         raise ValueError(f"mode must be 'clone' or 'inplace'. Received: mode={mode!r}")
@@ -92,15 +112,22 @@ def run(
     from rewrite import validation as v
 
     clock = _Clock()
-    view, plan = prepare(ruleset, model, params, strict, clock)
+    if prepared is not None and (prepared.model is not model or mode != "clone"):
+        prepared = None  # in place, the model changes under the cache
+    view, plan = prepare(ruleset, model, params, strict, clock, prepared)
     if plan.problems:
         raise MatchError("the rules did not match as required:\n" + "\n".join(plan.problems))
     probe_x = None
     before = None
     if validate == "full" or plan.expect_outputs or evaluate is not None:
         with clock.stage("probe"):
-            probe_x = probe if probe is not None else v.make_probe(model, view)
-            before = v.compute(model, probe_x)
+            if probe is None and prepared is not None and prepared.before is not None:
+                probe_x, before = prepared.probe, prepared.before
+            else:
+                probe_x = probe if probe is not None else v.make_probe(model, view)
+                before = v.compute(model, probe_x)
+                if prepared is not None and probe is None:
+                    prepared.probe, prepared.before = probe_x, before
     notes: list[str] = list(plan.notes)
     undo = None
     kept: list[tuple[str, Any, Any]] = []

@@ -85,6 +85,24 @@ class RuleSet:
 
         return run(self, model, **options)
 
+    def space(self) -> dict[str, Any]:
+        """Each parameter's search space (see rewrite.search)."""
+        from rewrite.search import space
+
+        return space(self)
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every combination of parameter values."""
+        from rewrite.search import grid
+
+        return grid(self)
+
+    def sample(self, n: int, seed: int = 0) -> list[dict[str, Any]]:
+        """`n` reproducible random parameter draws."""
+        from rewrite.search import sample
+
+        return sample(self, n, seed)
+
     def plan(self, model: Any, params: dict[str, Any] | None = None) -> Any:
         """A dry run: what each statement matches and would change, and near misses."""
         from rewrite.engine import dry_run

@@ -1,0 +1,81 @@
+"""Search spaces, variants built once per distinct plan, and the search command."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import rewrite
+from rewrite.cli import main
+from rewrite.search import variants
+
+SPACE = """
+param act = relu in [relu, gelu, tanh]
+param width = 16 in range(16, 48, step=16)
+param rate = 0.25 in range(0.0, 0.5)
+Dense[name = "fc1"].activation := $act
+Dense[name = "fc1"].units := $width using weights=slice
+Dropout.rate := $rate
+"""
+
+
+def test_space_grid_and_sample_are_right_and_reproducible():
+    rs = rewrite.from_text(SPACE)
+    space = rs.space()
+    assert space["act"].values == ("relu", "gelu", "tanh")
+    assert space["width"].points() == [16, 32, 48]
+    assert (space["rate"].kind, space["rate"].low, space["rate"].high) == ("float", 0.0, 0.5)
+    with pytest.raises(ValueError, match="needs a step for a grid"):
+        rs.grid()
+    fixed = rewrite.from_text(SPACE.replace("range(0.0, 0.5)", "range(0.0, 0.5, step=0.25)"))
+    grid = fixed.grid()
+    assert len(grid) == 3 * 3 * 3 and grid[0] == {"act": "relu", "width": 16, "rate": 0.0}
+    assert len({json.dumps(g, sort_keys=True) for g in grid}) == 27
+    draws = rs.sample(20, seed=7)
+    assert draws == rs.sample(20, seed=7) and draws != rs.sample(20, seed=8)
+    assert all(d["act"] in space["act"].values and d["width"] in (16, 32, 48) and 0 <= d["rate"] <= 0.5 for d in draws)
+
+
+def test_variants_are_deduplicated_keep_weights_and_leave_the_base(head_model):
+    rs = rewrite.from_text(
+        "param act = relu in [relu, gelu]\nparam width = 16 in [16, 32]\n"
+        'Dense[name ~ "fc*"].activation := $act\nDense[name = "fc1"].units := $width using weights=slice\n'
+    )
+    before = [v.numpy().copy() for v in head_model.weights]
+    params = rs.grid() + [{"act": "relu", "width": 16}]
+    built = list(variants(rs, head_model, params, validate="config"))
+    assert [v.duplicate_of for v in built] == [None, None, None, None, 0]
+    assert len({v.signature for v in built}) == 4
+    for v in built[:4]:
+        assert v.report.passed and v.model is not head_model
+        new = {w.path: w.numpy() for w in v.model.weights}
+        for w in head_model.weights:
+            if w.path in new and new[w.path].shape == w.shape:
+                assert np.array_equal(new[w.path], w.numpy()), w.path  # every weight that fits is kept
+        assert v.model.get_layer("fc1").units == v.params["width"]
+    for a, b in zip(before, head_model.weights):
+        assert np.array_equal(a, b.numpy())
+    assert head_model.get_layer("fc1").units == 16 and head_model.get_layer("fc1").activation.__name__ == "relu"
+
+
+def test_search_command_writes_variants_and_index(tmp_path, capsys, keras):
+    from rewrite.demo import build_demo_model
+
+    model_path = tmp_path / "base.keras"
+    build_demo_model().save(model_path)
+    rules = tmp_path / "s.rw"
+    rules.write_text('param act = relu in [relu, gelu, tanh]\nparam width = 32 in [32, 48]\nDense[name ~ "fc?"].activation := $act\nDense[name = "fc1"].units := $width using weights=slice\n')
+    out = tmp_path / "variants"
+    assert main(["search", str(model_path), str(rules), "--grid", "-o", str(out), "--set", "act=gelu"]) == 0
+    assert "2 variant(s) written" in capsys.readouterr().out  # act fixed: 2 widths, 6 draws -> 2 distinct plans
+    index = json.loads((out / "index.json").read_text())
+    files = [r["file"] for r in index if r["file"]]
+    assert len(files) == 2 and all((out / f).exists() for f in files)
+    widths = sorted(keras.saving.load_model(out / f).get_layer("fc1").units for f in files)
+    assert widths == [32, 48]
+    rows = list(csv.DictReader(open(out / "index.csv")))
+    assert len(rows) == 6 and {r["validation"] for r in rows if r["file"]} == {"passed"}
+    assert main(["search", str(model_path), str(rules), "--sample", "3", "--seed", "1", "-o", str(tmp_path / "s")]) == 0
