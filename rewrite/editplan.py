@@ -56,6 +56,14 @@ class Plan:
     """Unmet `expect matches` and, under strict, statements that matched nothing."""
     expect_outputs: list[tuple[str, ast.ExpectOutputs]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    widenings: list[Any] = field(default_factory=list)
+    """Net2WiderNet plans (rewrite.morphism.Widening), one per widened layer."""
+
+    def widening_for(self, path: str) -> Any:
+        for w in self.widenings:
+            if path == w.layer or path in w.per_unit or path in w.consumers:
+                return w
+        return None
 
     def edit(self, info: LayerInfo) -> LayerEdit:
         return self.edits.setdefault(info.key, LayerEdit(info))

@@ -83,11 +83,11 @@ def apply_set_field(plan: Plan, view: GraphView, cs: CompiledStatement, out: Out
             continue
         pending.append((info, old, value))
     out.near = near
-    if pending and stmt.policy == "widen":
-        raise PlanError(
-            f"{where(stmt)}: `using weights=widen` (function-preserving widening) is not available in this "
-            "version; use `using weights=slice` to keep the overlapping weights"
-        )
+    if stmt.policy == "widen":
+        from rewrite.morphism import plan_widening
+
+        for info, old, value in pending:
+            plan.widenings.append(plan_widening(view, info, old, value, where(stmt)))
     # All matches first, then all edits: a statement never sees its own output.
     for info, old, value in pending:
         edit = plan.edit(info)

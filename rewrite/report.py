@@ -85,7 +85,7 @@ class StatementReport(Frozen):
 class WeightAction(Frozen):
     layer: str
     weight: str
-    action: Literal["reinitialized", "sliced", "dropped", "new", "identity", "computed"]
+    action: Literal["reinitialized", "sliced", "dropped", "new", "identity", "computed", "widened"]
     old_shape: list[int] | None = None
     new_shape: list[int] | None = None
 

@@ -125,8 +125,19 @@ def _transfer_layer(
             layer=path,
             weight=relative_path(orphans[0], new),
         )
+    widened: set[int] = set()
+    if policy == "widen":
+        from rewrite.morphism import widen_weights
+
+        widening = plan.widening_for(path)
+        if widening is not None:
+            for key, a, b in widen_weights(widening, path, pairs):
+                widened.add(id(b))
+                actions.append(WeightAction(layer=path, weight=key, action="widened", old_shape=list(a.shape), new_shape=list(b.shape)))
     copied_values = 0
     for key, a, b in pairs:
+        if id(b) in widened:
+            continue
         if tuple(a.shape) == tuple(b.shape):
             if built.prefilled.get(id(b)) is not a:
                 b.assign(a.value)

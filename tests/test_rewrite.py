@@ -225,9 +225,47 @@ def test_statement_rejects_bad_value_for_custom_field(head_model):
         rewrite.apply(head_model, "Layer[name = \"fc1\"].kernel_size := 3")
 
 
-def test_widen_is_refused_with_the_alternative(head_model):
-    with pytest.raises(PlanError, match="using weights=slice"):
-        rewrite.apply(head_model, 'Dense[name = "fc1"].units := 32 using weights=widen')
+def test_widen_preserves_the_function(head_model, probe, tmp_path):
+    text = 'rule w {\n Dense[name = "fc1"].units := 40 using weights=widen\n expect outputs equal atol=1e-5\n}'
+    result = rewrite.apply(head_model, text)
+    new = result.model
+    assert new.get_layer("fc1").units == 40 and new.get_layer("fc2").kernel.shape == (40, 12)
+    np.testing.assert_allclose(np.array(new(probe)), np.array(head_model(probe)), atol=1e-5)
+    _, logits = head_reference(head_model, probe, lambda z: np.maximum(z, 0))
+    widened = {(a.layer, a.weight) for a in result.report.weights.actions if a.action == "widened"}
+    assert {("fc1", "kernel"), ("fc1", "bias"), ("bn", "moving_mean"), ("fc2", "kernel")} <= widened
+    old_k = head_model.get_layer("fc1").kernel.numpy()
+    assert np.array_equal(new.get_layer("fc1").kernel.numpy()[:, :16], old_k)  # the first units are the old ones
+    result.save(str(tmp_path / "w.keras"))
+
+
+def test_widen_convolutions(keras):
+    x = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(4, 3, padding="same", name="c1")(x)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.ReLU(name="r")(h)
+    h = keras.layers.Conv2D(5, 3, padding="same", name="c2")(h)
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
+    m = keras.Model(x, keras.layers.Dense(2, name="d")(h))
+    bn = m.get_layer("bn")
+    bn.moving_mean.assign(np.array([0.1, -0.2, 0.3, 0.0], "float32"))
+    bn.moving_variance.assign(np.array([1.5, 0.5, 2.0, 1.0], "float32"))
+    xv = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype("float32")
+    for text in ('Conv2D[name = "c1"].filters := 9 using weights=widen', 'Conv2D[name = "c2"].filters := 8 using weights=widen'):
+        result = rewrite.apply(m, f"rule w {{\n {text}\n expect outputs equal atol=1e-5\n}}")
+        np.testing.assert_allclose(np.array(result.model(xv)), np.array(m(xv)), atol=1e-5)
+
+
+def test_widen_refuses_what_it_cannot_adjust(head_model, keras):
+    with pytest.raises(PlanError, match="the output of `out` is a model output"):
+        rewrite.apply(head_model, 'Dense[name = "out"].units := 5 using weights=widen')
+    with pytest.raises(PlanError, match="needs more units than 16"):
+        rewrite.apply(head_model, 'Dense[name = "fc1"].units := 8 using weights=widen')
+    x = keras.Input((4, 4, 2))
+    h = keras.layers.Conv2D(3, 3, padding="same", name="c")(x)
+    m = keras.Model(x, keras.layers.Dense(2, name="d")(keras.layers.Flatten(name="flat")(h)))
+    with pytest.raises(PlanError, match=r"it feeds `flat` \(Flatten\), which mixes units"):
+        rewrite.apply(m, "Conv2D.filters := 6 using weights=widen")
 
 
 def test_user_probe_is_used_for_drift(head_model, probe):
