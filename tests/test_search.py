@@ -76,6 +76,6 @@ def test_search_command_writes_variants_and_index(tmp_path, capsys, keras):
     assert len(files) == 2 and all((out / f).exists() for f in files)
     widths = sorted(keras.saving.load_model(out / f).get_layer("fc1").units for f in files)
     assert widths == [32, 48]
-    rows = list(csv.DictReader(open(out / "index.csv")))
+    rows = list(csv.DictReader((out / "index.csv").read_text().splitlines()))
     assert len(rows) == 6 and {r["validation"] for r in rows if r["file"]} == {"passed"}
     assert main(["search", str(model_path), str(rules), "--sample", "3", "--seed", "1", "-o", str(tmp_path / "s")]) == 0
