@@ -79,3 +79,34 @@ def test_search_command_writes_variants_and_index(tmp_path, capsys, keras):
     rows = list(csv.DictReader((out / "index.csv").read_text().splitlines()))
     assert len(rows) == 6 and {r["validation"] for r in rows if r["file"]} == {"passed"}
     assert main(["search", str(model_path), str(rules), "--sample", "3", "--seed", "1", "-o", str(tmp_path / "s")]) == 0
+
+
+def test_keras_tuner_search_over_a_rule_set(head_model, tmp_path):
+    keras_tuner = pytest.importorskip("keras_tuner")
+    from rewrite.tuner import RewriteHyperModel, declare
+
+    rs = rewrite.from_text(
+        "param act = relu in [relu, tanh]\nparam width = 16 in range(16, 32, step=16)\n"
+        "param rate = 0.2 in range(0.0, 0.4, step=0.2)\nparam fixed = 1\n"
+        'Dense[name = "fc1"].activation := $act\nDense[name = "fc1"].units := $width using weights=widen\n'
+        "Dropout.rate := $rate\nDense[name = \"out\"].units := 3 * $fixed\n"
+    )
+    hp = keras_tuner.HyperParameters()
+    values = declare(hp, rs.space())
+    assert values == {"act": "relu", "width": 16, "rate": 0.2, "fixed": 1}
+    kinds = {p.name: type(p).__name__ for p in hp.space}
+    assert kinds == {"act": "Choice", "width": "Int", "rate": "Float", "fixed": "Fixed"}
+    with pytest.raises(ValueError, match="needs a compiled base model"):
+        RewriteHyperModel(head_model, rs)
+    head_model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 8)).astype("float32"), rng.integers(0, 3, 32)
+    tuner = keras_tuner.RandomSearch(
+        RewriteHyperModel(head_model, rs), objective="val_loss", max_trials=2, seed=3, directory=str(tmp_path), overwrite=True
+    )
+    tuner.search(x, y, validation_split=0.25, epochs=1, verbose=0)
+    trials = tuner.oracle.get_best_trials(2)
+    assert len(trials) == 2 and all(t.status == "COMPLETED" for t in trials)
+    best = tuner.get_best_models(1)[0]
+    assert best.get_layer("fc1").units == trials[0].hyperparameters.values["width"]
+    assert head_model.get_layer("fc1").units == 16  # the base is never changed
