@@ -28,6 +28,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks
 	$(PY) -m benchmarks.check_speed
+	$(PY) -m benchmarks.variants
 
 catalog: $(STAMP)
 	$(PY) -m rewrite._catalog_gen

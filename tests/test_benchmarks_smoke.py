@@ -24,3 +24,10 @@ def test_check_speed_benchmark_runs(capsys):
     assert check_main(["--files", "5"]) == 0
     out = capsys.readouterr().out
     assert "5 file(s) checked: 0 error(s)" in out and "HEAVY []" in out
+
+
+def test_variants_benchmark_runs(capsys):
+    from benchmarks.variants import main as variants_main
+
+    assert variants_main(["--quick"]) == 0
+    assert "4 variants (4 distinct plans)" in capsys.readouterr().out
