@@ -59,6 +59,28 @@ class Plan:
     widenings: list[Any] = field(default_factory=list)
     """Net2WiderNet plans (rewrite.morphism.Widening), one per widened layer."""
 
+    def signature(self) -> str:
+        """A digest of everything the plan would build: equal digests, equal models."""
+        import hashlib
+        import json
+
+        from rewrite.report import jsonable
+
+        def added(infos: list[LayerInfo]) -> list[Any]:
+            return [jsonable({**i.config, **self.overrides(i.key)}) for i in infos]
+
+        parts = []
+        for key in sorted(self.edits):
+            e = self.edits[key]
+            if e.info.virtual:
+                continue  # described by the edit of the layer it hangs from
+            parts.append([
+                key, jsonable(e.overrides), e.policy, e.remove, added(e.replacement), added(e.before), added(e.after),
+                added([e.wrapper]) if e.wrapper else None,
+            ])
+        text = json.dumps(parts, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def widening_for(self, path: str) -> Any:
         for w in self.widenings:
             if path == w.layer or path in w.per_unit or path in w.consumers:

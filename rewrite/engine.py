@@ -89,6 +89,7 @@ def dry_run(
         statements=plan.statements,
         warnings=[d.message for d in ruleset.warnings] + plan.problems,
         timings=clock.timings,
+        signature=plan.signature(),
     )
 
 
@@ -197,6 +198,7 @@ def run(
         notes=notes,
         warnings=[d.message for d in ruleset.warnings],
         timings=clock.timings,
+        signature=plan.signature(),
     )
     if not report.passed:
         failed = [c for c in checks if c.status == "failed"]

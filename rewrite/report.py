@@ -126,6 +126,8 @@ class RewriteReport(Frozen):
     notes: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
+    signature: str = ""
+    """A digest of what the plan builds: two rewrites with one signature give one model."""
 
     @field_serializer("params")
     def _ser_params(self, v: dict[str, Any]) -> Any:

@@ -15,7 +15,6 @@ re-plans and materializes. The base model is never modified.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -99,14 +98,8 @@ def sample(ruleset: Any, n: int, seed: int = 0) -> list[dict[str, Any]]:
 
 
 def signature(report: Any) -> str:
-    """What a plan changes, as text: two param sets with one signature give one model."""
-    from rewrite.report import jsonable
-
-    summary = [
-        [[c.layer, c.field, jsonable(c.new)] for c in s.changes] + [[c.kind, c.layer, c.new, c.detail] for c in s.structure]
-        for s in report.statements
-    ]
-    return json.dumps(summary, sort_keys=True)
+    """What a plan builds, as a digest: two param sets with one signature give one model."""
+    return str(report.signature)
 
 
 @dataclass

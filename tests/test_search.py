@@ -110,3 +110,9 @@ def test_keras_tuner_search_over_a_rule_set(head_model, tmp_path):
     best = tuner.get_best_models(1)[0]
     assert best.get_layer("fc1").units == trials[0].hyperparameters.values["width"]
     assert head_model.get_layer("fc1").units == 16  # the base is never changed
+
+
+def test_signature_tells_replacements_apart(head_model):
+    rs = rewrite.from_text("param act = relu in [relu, gelu]\nreplace Dropout with Activation($act)\n")
+    a, b, c = (rewrite.plan(head_model, rs, params={"act": act}).signature for act in ("relu", "gelu", "relu"))
+    assert a == c and a != b
