@@ -214,7 +214,10 @@ class Checker:
             param = self.params[stmt.value.name]
             for expr in [param.default] + (param.space.values if isinstance(param.space, ast.Choice) else []):
                 if is_constant(expr):
-                    candidates.append((stmt.value, evaluate(expr)))
+                    try:
+                        candidates.append((stmt.value, evaluate(expr)))
+                    except EvalError:
+                        pass  # reported once, on the param
         for node, value in candidates:
             problem = value_problem(kind, value, self.cat)
             if problem:
@@ -280,6 +283,12 @@ def check_params(params: list[ast.Param], cat: Catalog | None = None) -> list[Di
             if not is_constant(expr):
                 found.append(Diagnostic(p.file, expr.line, expr.column, f"param `{p.name}`: values must be constants, not `{ast.expr_text(expr)}`", code="bad-param"))
         if any(not is_constant(e) for e in exprs):
+            continue
+        try:
+            for expr in exprs:
+                evaluate(expr)
+        except EvalError as exc:
+            found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: {exc}", code="bad-param"))
             continue
         default = evaluate(p.default)
         if isinstance(p.space, ast.Choice):
