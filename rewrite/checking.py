@@ -8,6 +8,7 @@ model is given.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -214,10 +215,8 @@ class Checker:
             param = self.params[stmt.value.name]
             for expr in [param.default] + (param.space.values if isinstance(param.space, ast.Choice) else []):
                 if is_constant(expr):
-                    try:
+                    with contextlib.suppress(EvalError):  # reported once, on the param
                         candidates.append((stmt.value, evaluate(expr)))
-                    except EvalError:
-                        pass  # reported once, on the param
         for node, value in candidates:
             problem = value_problem(kind, value, self.cat)
             if problem:

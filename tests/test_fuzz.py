@@ -3,6 +3,7 @@ duplicated) raises only RuleSyntaxError or RuleCheckError, with a location."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -52,7 +53,5 @@ def test_mutated_rules_fail_only_with_located_rule_errors(text, edits):
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200))
 def test_random_text_fails_only_with_rule_errors(source):
-    try:
+    with contextlib.suppress(RuleSyntaxError, RuleCheckError):
         rewrite.from_text(source, "fuzz.rw")
-    except (RuleSyntaxError, RuleCheckError):
-        pass
