@@ -51,7 +51,13 @@ def load_model(spec: str, custom_objects: dict | None = None, safe_mode: bool = 
         try:
             return keras.saving.load_model(str(path), custom_objects=custom_objects, safe_mode=safe_mode)
         except Exception as exc:
-            raise ModelLoadError(f"cannot load {spec}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+            message = f"cannot load {spec}: {type(exc).__name__}: {exc}".splitlines()[0]
+            if "lambda" in str(exc).lower():
+                message += (
+                    ". The model has a Lambda layer: loading it runs code stored in the file, which safe mode "
+                    "refuses. Pass --unsafe only if you trust where the file came from"
+                )
+            raise ModelLoadError(message) from exc
     if ":" in spec:
         module_name, attr = spec.split(":", 1)
         if os.getcwd() not in sys.path:
@@ -133,6 +139,8 @@ def _load_eval(path: str | None) -> tuple[Any, Any] | None:
 def cmd_apply(args: argparse.Namespace) -> int:
     if Path(args.output).resolve() == Path(args.model).resolve():
         raise ModelLoadError("-o must not be the input model: keras-rewrite never overwrites its input")
+    if Path(args.output).exists() and not args.force:
+        raise ModelLoadError(f"{args.output} exists; pass --force to replace it (it is replaced only after validation passes)")
     rules = _load_rules(args)
     custom = _custom_objects(args.custom_objects)
     _progress(args, f"loading model {args.model}")
@@ -188,6 +196,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     _progress(args, f"loading model {args.model}")
     model = load_model(args.model, custom, not args.unsafe)
     out_dir = Path(args.output)
+    if (out_dir / "index.json").exists() and not args.force:
+        raise ModelLoadError(f"{out_dir} already holds a search (index.json); pass --force to write over it")
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     total = len(params_list)
@@ -290,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--mode", choices=["clone", "inplace"], default="clone")
             sp.add_argument("--validate", choices=["full", "config", "none"], default="full")
             sp.add_argument("--eval", metavar="DATA.npz", help="arrays x and y: evaluate both models on them")
+            sp.add_argument("--force", action="store_true", help="replace an existing output file")
         sp.set_defaults(func=func)
 
     g = sub.add_parser("graph", help="print a model's graph of layer calls")
@@ -308,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--set", action="append", metavar="NAME=VALUE", help="fix a param (repeatable)")
     se.add_argument("-o", "--output", required=True, help="folder for the variants and the index")
     se.add_argument("--validate", choices=["full", "config", "none"], default="config")
+    se.add_argument("--force", action="store_true", help="write over an earlier search in the folder")
     model_options(se)
     se.set_defaults(func=cmd_search)
 

@@ -114,6 +114,20 @@ class _Loader:
     def __init__(self) -> None:
         self.ruleset = RuleSet()
         self.loaded: set[Path] = set()
+        self.roots: list[Path] = [Path.cwd().resolve(), library_root().resolve()]
+
+    def refusal(self, written: str, target: Path) -> str | None:
+        """Why a `use` target is refused: only .rw files under the allowed folders."""
+        if target.suffix != ".rw":
+            return f'`use "{written}"`: only rule files (.rw) can be used'
+        resolved = target.resolve()
+        if not any(resolved.is_relative_to(root) for root in self.roots):
+            allowed = ", ".join(str(r) for r in self.roots)
+            return (
+                f'`use "{written}"` points outside the allowed folders ({allowed}); '
+                "use files of this project or the keras-rewrite library"
+            )
+        return None
 
     def load_file(self, path: Path, chain: tuple[Path, ...] = ()) -> None:
         path = path.resolve()
@@ -128,8 +142,13 @@ class _Loader:
             where = str(chain[-1]) if chain else str(path)
             raise RuleCheckError([Diagnostic(where, 0, 0, f"cannot read rule file {path}: {exc.strerror}", code="use-missing")]) from None
         parsed = parse(text, str(path))
+        if not chain:
+            self.roots.append(path.parent)
         for use in parsed.uses:
             target = resolve_use(use.path, path.parent)
+            problem = self.refusal(use.path, target)
+            if problem:
+                raise RuleCheckError([Diagnostic(str(path), use.line, use.column, problem, code="use-refused")])
             if not target.exists():
                 raise RuleCheckError([Diagnostic(str(path), use.line, use.column, f'`use "{use.path}"`: no such file {target}; paths are relative to this file', code="use-missing")])
             self.load_file(target, (*chain, path))

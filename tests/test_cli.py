@@ -66,6 +66,8 @@ def test_failed_validation_writes_nothing(saved, tmp_path, capsys):
     out = tmp_path / "new.keras"
     out.write_text("previous")
     assert main(["apply", str(saved), str(rules), "-o", str(out)]) == 1
+    assert "exists; pass --force to replace it" in capsys.readouterr().err
+    assert main(["apply", str(saved), str(rules), "-o", str(out), "--force"]) == 1
     assert "validation failed: expect outputs equal" in capsys.readouterr().err
     assert out.read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eq.rw", "model.keras", "new.keras"]
@@ -84,7 +86,7 @@ def test_module_callable_models_inplace_and_strict(rules, tmp_path, capsys, monk
     assert "Rewrite (in-place mode)" in capsys.readouterr().out
     nothing = tmp_path / "none.rw"
     nothing.write_text("Conv3D.filters := 3\n")
-    assert main(["apply", "tests.models_for_cli:small_cnn", str(nothing), "-o", str(out), "--strict"]) == 1
+    assert main(["apply", "tests.models_for_cli:small_cnn", str(nothing), "-o", str(out), "--strict", "--force"]) == 1
     assert "--strict" in capsys.readouterr().err
     assert main(["plan", "tests.models_for_cli:not_a_model", str(nothing)]) == 1
     assert main(["plan", "tests.models_for_cli:missing", str(nothing)]) == 1
