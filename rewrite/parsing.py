@@ -84,6 +84,17 @@ class ToAst(Transformer):
             return {"line": 0, "column": 0}
         return {"line": meta.line, "column": meta.column}
 
+    def _string(self, token: Any) -> str:
+        try:
+            return _unquote(token)
+        except (SyntaxError, ValueError) as exc:
+            line, column = getattr(token, "line", 1) or 1, getattr(token, "column", 1) or 1
+            raise RuleSyntaxError(
+                f"this string cannot be read ({exc.msg if isinstance(exc, SyntaxError) else exc}); remove control characters "
+                "and check its backslash escapes",
+                self.file, line, column, _context(self.lines, line, column), label="bad string",
+            ) from None
+
     def _source(self, meta: Any) -> str:
         if getattr(meta, "empty", True):
             return ""
@@ -96,7 +107,7 @@ class ToAst(Transformer):
         return ast.Number(value=_number(c[0]), **self._pos(meta))
 
     def string(self, meta, c):
-        return ast.String(value=_unquote(c[0]), **self._pos(meta))
+        return ast.String(value=self._string(c[0]), **self._pos(meta))
 
     def true(self, meta, c):
         return ast.Bool(value=True, **self._pos(meta))
@@ -170,7 +181,7 @@ class ToAst(Transformer):
         return ast.Member(field=str(c[0]), values=c[1], negated=True, **self._pos(meta))
 
     def glob(self, meta, c):
-        return ast.Glob(pattern=_unquote(c[0]), **self._pos(meta))
+        return ast.Glob(pattern=self._string(c[0]), **self._pos(meta))
 
     def regex(self, meta, c):
         text = str(c[0])
@@ -313,14 +324,14 @@ class ToAst(Transformer):
         )
 
     def use(self, meta, c):
-        return ast.Use(path=_unquote(c[0]), **self._pos(meta))
+        return ast.Use(path=self._string(c[0]), **self._pos(meta))
 
     def rule(self, meta, c):
         rule_id = str(c[0])
         rest = list(c[1:])
         description = None
         if rest and isinstance(rest[0], Token):
-            description = _unquote(rest.pop(0))
+            description = self._string(rest.pop(0))
         statements = [i for i in rest if isinstance(i, (ast.SetField, ast.Delete, ast.Insert, ast.Replace, ast.Wrap))]
         expects = [i for i in rest if isinstance(i, (ast.ExpectMatches, ast.ExpectOutputs))]
         return ast.Rule(
@@ -510,12 +521,32 @@ def _pretty_expected(expected: set[str]) -> set[str]:
     return out
 
 
+MAX_CHARS = 2_000_000
+MAX_DEPTH = 100
+
+
+def _too_deep(tree: Any) -> Any:
+    """The first node nested deeper than MAX_DEPTH, found without recursion; or None."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return node
+        stack.extend((child, depth + 1) for child in getattr(node, "children", ()) if hasattr(child, "children"))
+    return None
+
+
 def parse(text: str, file: str = "<string>") -> ast.RuleFile:
     """Parse rule text into a :class:`~rewrite.ast.RuleFile`.
 
     >>> parse('Dense.activation := tanh').body[0].field
     'activation'
     """
+    if len(text) > MAX_CHARS:
+        raise RuleSyntaxError(
+            f"rule text of {len(text):,} characters is over the limit of {MAX_CHARS:,}; split it into files joined with `use`",
+            file, 1, 1, "", label="too long",
+        )
     source = _normalize(text)
     try:
         tree = parser().parse(source)
@@ -531,6 +562,13 @@ def parse(text: str, file: str = "<string>") -> ast.RuleFile:
             lines = source.splitlines()
             line, column = len(lines), len(lines[-1]) + 1 if lines else 1
         raise RuleSyntaxError(message, file, line, column, _context(source.splitlines(), line, column), label) from None
+    deep = _too_deep(tree)
+    if deep is not None:
+        line, column = getattr(deep.meta, "line", 1), getattr(deep.meta, "column", 1)
+        raise RuleSyntaxError(
+            f"nested more than {MAX_DEPTH} levels deep; write the expression more simply",
+            file, line, column, _context(source.splitlines(), line, column), label="too deep",
+        )
     try:
         return ToAst(file, source).transform(tree)
     except VisitError as exc:
