@@ -93,6 +93,21 @@ def dry_run(
     )
 
 
+def _located(checks: list[CheckResult], plan: Plan, original: Any, new_model: Any, x: Any) -> list[CheckResult]:
+    """A failed `expect outputs equal` says which layer's output moved first."""
+    from rewrite import validation as v
+
+    out = []
+    for check in checks:
+        expects = [e for _, e in plan.expect_outputs if e.outcome == "equal"]
+        if check.status == "failed" and check.name.startswith("expect outputs equal") and expects:
+            where = v.locate_divergence(original, new_model, x, min(e.atol for e in expects))
+            if where:
+                check = CheckResult(name=check.name, status="failed", detail=f"{check.detail}; {where}")
+        out.append(check)
+    return out
+
+
 def run(
     ruleset: RuleSet,
     model: Any,
@@ -171,11 +186,12 @@ def run(
                 checks += [round_trip, save_load]
             if mode == "clone":
                 checks.append(v.check_kept_weights(kept))
+                checks.append(v.check_accounting(new_model, kept, summary.actions))
             else:
                 checks.append(CheckResult(name="kept weights", status="passed", detail="in place: no weight was touched"))
             if before is not None and after is not None:
                 drifts = v.drift(before, after)
-                checks += v.check_expectations(drifts, plan.expect_outputs)
+                checks += _located(v.check_expectations(drifts, plan.expect_outputs), plan, model, new_model, probe_x)
     elif plan.expect_outputs and before is not None:
         after = v.compute(new_model, probe_x)
         drifts = v.drift(before, after)

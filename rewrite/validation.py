@@ -318,6 +318,54 @@ def check_kept_weights(kept: Sequence[tuple[str, Any, Any]]) -> CheckResult:
     return CheckResult(name="kept weights", status="passed", detail=f"{len(kept)} variables equal their source bit for bit")
 
 
+def check_accounting(model: Any, kept: Sequence[tuple[str, Any, Any]], actions: Sequence[Any]) -> CheckResult:
+    """Every variable of the new model is a kept copy or a reported action (nothing left at random)."""
+    kept_ids = {id(b) for _, _, b in kept}
+    reported = {(a.layer.split("/")[-1], a.weight.split("/")[-1]) for a in actions}
+    missing = []
+    stack = [model]
+    while stack:
+        m = stack.pop()
+        for layer in m.layers:
+            if isinstance(layer, keras.Model):
+                stack.append(layer)
+                continue
+            for v in layer.weights:
+                if id(v) not in kept_ids and (layer.name, v.name) not in reported and not _reported_inside(layer, v, reported):
+                    missing.append(f"{layer.name}/{v.name}")
+    if missing:
+        return CheckResult(
+            name="weight accounting",
+            status="failed",
+            detail=f"neither copied nor reported: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""),
+        )
+    return CheckResult(name="weight accounting", status="passed", detail=f"{len(kept)} copied, {len(actions)} reported")
+
+
+def _reported_inside(layer: Any, var: Any, reported: set[tuple[str, str]]) -> bool:
+    # a wrapper's or composite's variable is reported under its own path inside the layer
+    return any(name == layer.name or var.path.endswith(f"{name}/{weight}") or weight == var.path for name, weight in reported)
+
+
+def locate_divergence(original: Any, rewritten: Any, x: Any, atol: float) -> str | None:
+    """The first layer (in the original's order) whose output moved by more than atol."""
+    a, b = graph_model(original), graph_model(rewritten)
+    names = [layer.name for layer in a.layers if not isinstance(layer, keras.layers.InputLayer)]
+    other = {layer.name for layer in b.layers}
+    names = [n for n in names if n in other]
+    try:
+        taps_a = keras.Model(a.input, [a.get_layer(n).output for n in names])
+        taps_b = keras.Model(b.input, [b.get_layer(n).output for n in names])
+        out_a, out_b = taps_a(x, training=False), taps_b(x, training=False)
+    except Exception:  # a layer without a single output: no per-layer answer
+        return None
+    for name, u, v in zip(names, out_a, out_b):
+        diff = _max_diff(_to_numpy(u), _to_numpy(v))[0]
+        if diff > atol:
+            return f"first layer whose output moved: `{name}` (max abs {diff:.3g})"
+    return None
+
+
 def check_expectations(drifts: list[Drift], expects: Sequence[tuple[str, ast.ExpectOutputs]]) -> list[CheckResult]:
     results = []
     for rule_id, expect in expects:

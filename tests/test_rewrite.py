@@ -68,6 +68,7 @@ def test_relu_to_tanh_matches_numpy_reference(head_model, probe, tmp_path):
         "config round trip": "passed",
         "save/load .keras": "passed",
         "kept weights": "passed",
+        "weight accounting": "passed",
     }
     drift = {(d.output, d.kind): d for d in rep.drift}
     real_logits = head_reference(head_model, rewrite_probe(head_model), np.tanh)[0]
@@ -190,7 +191,7 @@ def test_validate_levels(head_model):
     none = rewrite.apply(head_model, "Dropout.rate := 0.2", validate="none")
     assert none.report.validation == [] and none.report.drift == []
     config = rewrite.apply(head_model, "Dropout.rate := 0.2", validate="config")
-    assert [c.name for c in config.report.validation] == ["well formed", "config round trip", "kept weights"]
+    assert [c.name for c in config.report.validation] == ["well formed", "config round trip", "kept weights", "weight accounting"]
     assert config.report.validation[1].detail.startswith("get_config -> from_config")
     with pytest.raises(ValueError, match="validate must be"):
         rewrite.apply(head_model, "Dropout.rate := 0.2", validate="some")
