@@ -208,7 +208,16 @@ class _Builder:
         path = self.origin.get(id(new))
         edit = self.plan.edits.get(path) if path else None
         if edit is None or not (edit.remove or edit.replacement or edit.before or edit.after):
-            return new(*args, **kwargs)
+            try:
+                return new(*args, **kwargs)
+            except Exception as exc:
+                if isinstance(exc, PlanError) or not self.plan.edits:
+                    raise
+                raise PlanError(
+                    f"building the rewritten model failed at `{path or new.name}` ({type(new).__name__}): "
+                    f"{str(exc).strip().splitlines()[0]}. It no longer fits what an edit before it produces: "
+                    f"{self.plan.cause(path or new.name, self.view)}"
+                ) from exc
         assert path is not None
         if (edit.before or edit.remove or edit.replacement) and (len(args) != 1 or not isinstance(args[0], keras.KerasTensor)):
             raise PlanError(f"`{path}` is called with more than one input; it cannot be deleted, replaced or preceded here")
