@@ -41,10 +41,19 @@ def relative_path(var: Any, layer: Any) -> str:
     return var.name
 
 
+def _auto_named(var: Any) -> bool:
+    name = var.name
+    return name == "variable" or (name.startswith("variable_") and name[9:].isdigit())
+
+
 def _pair(old: Any, new: Any) -> tuple[list[tuple[str, Any, Any]], list[Any], list[Any]]:
     """(name, old var, new var) pairs, new vars without a source, old vars left over."""
     ow, nw = old.weights, new.weights
     if len(ow) == len(nw) and all(a.name == b.name for a, b in zip(ow, nw)):
+        return [(relative_path(b, new), a, b) for a, b in zip(ow, nw)], [], []
+    if len(ow) == len(nw) and type(old) is type(new) and all(_auto_named(a) and _auto_named(b) for a, b in zip(ow, nw)):
+        # unnamed add_weight calls get a global counter (`variable_18`): the same
+        # class builds them in the same order, so position is the identity
         return [(relative_path(b, new), a, b) for a, b in zip(ow, nw)], [], []
     olds = {relative_path(v, old): v for v in ow}
     pairs, orphans = [], []
