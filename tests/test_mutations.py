@@ -101,3 +101,15 @@ def test_a_lost_shared_layer_link_is_caught(keras, monkeypatch):
     monkeypatch.setattr(materialize._Builder, "call_layer", forgetful)
     with pytest.raises((ValidationFailure, ValueError), match="shared"):
         rewrite.apply(m, "Dense.activation := tanh")
+
+
+def test_a_skipped_weight_beside_a_reported_one_is_caught(head_model, monkeypatch):
+    def skip(result, built):
+        entry = next(k for k in result.kept if k[0] == "out/bias")
+        result.kept.remove(entry)
+        entry[2].assign(np.zeros(entry[2].shape, "float32"))
+
+    _after_transfer(monkeypatch, skip)
+    with pytest.raises(ValidationFailure) as info:
+        rewrite.apply(head_model, 'Dense[name = "fc2"].units := 4 using weights=reinit')
+    assert "weight accounting: neither copied nor reported: out/bias" in _failed(info)
