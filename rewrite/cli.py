@@ -136,6 +136,20 @@ def _load_eval(path: str | None) -> tuple[Any, Any] | None:
     return data["x"], data["y"]
 
 
+def _load_probe(path: str | None) -> Any:
+    """--probe DATA.npz: one array `x`, or one array per model input named after the input."""
+    if not path:
+        return None
+    import numpy as np
+
+    data = np.load(path, allow_pickle=False)
+    if "x" in data.files:
+        return data["x"]
+    if not data.files:
+        raise ModelLoadError(f"--probe {path} holds no arrays; save the inputs as `x` (np.savez(path, x=...))")
+    return {name: data[name] for name in data.files}
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     if Path(args.output).resolve() == Path(args.model).resolve():
         raise ModelLoadError("-o must not be the input model: keras-rewrite never overwrites its input")
@@ -153,6 +167,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         validate=args.validate,
         strict=args.strict,
         evaluate=_load_eval(args.eval),
+        probe=_load_probe(args.probe),
         custom_objects=custom,
         safe_mode=not args.unsafe,
     )
@@ -300,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--mode", choices=["clone", "inplace"], default="clone")
             sp.add_argument("--validate", choices=["full", "config", "none"], default="full")
             sp.add_argument("--eval", metavar="DATA.npz", help="arrays x and y: evaluate both models on them")
+            sp.add_argument("--probe", metavar="DATA.npz", help="inputs for validation: array x, or one array per model input")
             sp.add_argument("--force", action="store_true", help="replace an existing output file")
         sp.set_defaults(func=func)
 

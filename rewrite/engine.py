@@ -177,6 +177,8 @@ def run(
     drifts = []
     if validate != "none":
         with clock.stage("validate"):
+            if before is not None:
+                checks.append(v.check_probe(before))
             checks.append(v.check_well_formed(new_model))
             if validate == "config":
                 checks.append(v.check_config_round_trip(new_model, custom_objects, safe_mode))

@@ -61,7 +61,7 @@ def make_probe(model: Any, view: GraphView | None = None, batch: int = 4, seed: 
     consumers = _input_consumers(model, view)
 
     def one(tensor: Any) -> Any:
-        shape = tuple(batch if i == 0 and d is None else (8 if d is None else d) for i, d in enumerate(tensor.shape))
+        shape = tuple(batch if i == 0 and d is None else (d or _free_size(tensor.shape)) for i, d in enumerate(tensor.shape))
         dtype = str(tensor.dtype)
         layer = consumers.get(id(tensor))
         if "int" in dtype:
@@ -75,11 +75,24 @@ def make_probe(model: Any, view: GraphView | None = None, batch: int = 4, seed: 
             return rng.integers(0, 2, size=shape).astype(bool)
         if isinstance(layer, keras.layers.Rescaling) and isinstance(layer.scale, (int, float)) and layer.scale:
             # Pixel-valued inputs (e.g. scaled by 1/255): draw from that range, or every
-            # activation downstream is tiny and hides what a rewrite changed.
-            return rng.uniform(0, 1 / abs(float(layer.scale)), size=shape).astype(dtype)
+            # activation downstream is tiny and hides what a rewrite changed. With an
+            # offset (x / 127.5 - 1) the pixels span twice the step: [-1, 1] after scaling.
+            span = (2.0 if isinstance(layer.offset, (int, float)) and layer.offset else 1.0) / abs(float(layer.scale))
+            return rng.uniform(0, span, size=shape).astype(dtype)
         return rng.standard_normal(shape).astype(dtype)
 
     return keras.tree.map_structure(one, graph_model(model).input)
+
+
+def _free_size(shape: tuple) -> int:
+    """The length a probe gives an unspecified (None) dimension of an input.
+
+    Sequences get 8 steps. Images and volumes (rank 4 and up) get 64 pixels a side:
+    a network that halves its resolution five times still has a whole pixel left,
+    and a kernel never runs over an input smaller than itself (TensorFlow's CPU
+    kernels then return uninitialised memory instead of raising).
+    """
+    return 64 if len(shape) >= 4 else 8
 
 
 def _input_consumers(model: Any, view: GraphView | None) -> dict[int, Any]:
@@ -227,6 +240,27 @@ def drift(before: Outputs, after: Outputs) -> list[Drift]:
 
 
 # ------------------------------------------------------------------ checks
+
+
+def check_probe(before: Outputs) -> CheckResult:
+    """The original model's outputs on the probe must be finite, or no comparison means anything."""
+    bad = [
+        name
+        for kind in (before.outputs, before.logits)
+        for name, value in kind.items()
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value))
+    ]
+    if bad:
+        return CheckResult(
+            name="probe",
+            status="failed",
+            detail=(
+                f"the original model's output `{bad[0]}` is not finite (inf or nan) on the probe batch, "
+                "so no output comparison can be trusted; pass inputs the model is meant for "
+                "(probe=..., CLI --probe DATA.npz), or validate='config'"
+            ),
+        )
+    return CheckResult(name="probe", status="passed", detail="the original model's outputs are finite on the probe batch")
 
 
 def check_well_formed(model: Any) -> CheckResult:

@@ -205,3 +205,20 @@ def test_library_rules_by_name_on_the_command_line(saved, tmp_path, capsys):
     assert main(["apply", str(saved), "keras-rewrite:std/dropout-off.rw", "-o", str(out)]) == 0
     assert "removed    drop" in capsys.readouterr().out
     assert main(["check", "keras-rewrite:std/fold-bn.rw"]) == 0
+
+
+def test_apply_validates_on_the_probe_inputs_given(saved, rules, tmp_path, capsys, keras):
+    import rewrite
+
+    model = keras.saving.load_model(saved)
+    shape = (2,) + tuple(model.inputs[0].shape[1:])
+    x = np.random.default_rng(7).uniform(0, 1, shape).astype("float32")
+    np.savez(tmp_path / "probe.npz", x=x)
+    out = tmp_path / "new.keras"
+    argv = ["apply", str(saved), str(rules), "-o", str(out), "--set", "act=gelu", "--json", "--probe", str(tmp_path / "probe.npz")]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    expected = rewrite.apply(model, rules, params={"act": "gelu"}, probe=x).report
+    assert [d["max_abs"] for d in report["drift"]] == [d.max_abs for d in expected.drift]
+    default = rewrite.apply(model, rules, params={"act": "gelu"}).report
+    assert [d.max_abs for d in default.drift] != [d.max_abs for d in expected.drift]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from rewrite import ast
 from rewrite.report import Drift
@@ -12,6 +13,7 @@ from rewrite.validation import (
     check_well_formed,
     compute,
     drift,
+    make_probe,
 )
 
 
@@ -56,3 +58,51 @@ def test_expectations():
     assert [r.status for r in check_expectations(big, [("r", eq), ("r", ch)])] == ["failed", "passed"]
     loose = ast.ExpectOutputs(outcome="equal", atol=1.0)
     assert check_expectations(big, [("r", loose)])[0].status == "passed"
+
+
+def test_probe_gives_images_of_unknown_size_room_for_every_kernel(keras):
+    # Three 5x5 stride-2 valid convolutions need at least 29 pixels a side; on a
+    # smaller input TensorFlow's CPU kernels return garbage instead of raising.
+    x = keras.Input((None, None, 3))
+    h = x
+    for i in range(3):
+        h = keras.layers.Conv2D(4, 5, strides=2, padding="valid", name=f"c{i}")(h)
+    m = keras.Model(x, keras.layers.GlobalAveragePooling2D(name="pool")(h))
+    xv = make_probe(m)
+    assert xv.shape == (4, 64, 64, 3)
+    first, second = compute(m, xv), compute(m, xv)
+    assert np.array_equal(first.outputs["pool"], second.outputs["pool"])
+    assert np.all(np.isfinite(first.outputs["pool"]))
+    s_in = keras.Input((None, 5))
+    assert make_probe(keras.Model(s_in, keras.layers.Dense(2)(s_in))).shape == (4, 8, 5)
+
+
+def test_probe_spans_the_pixel_range_a_rescaling_with_offset_expects(keras):
+    x = keras.Input((4, 4, 3))
+    m = keras.Model(x, keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="scale")(x))
+    scaled = np.asarray(m(make_probe(m)))
+    assert scaled.min() < -0.9 and scaled.max() > 0.9 and scaled.min() >= -1 and scaled.max() <= 1
+
+
+def overflowing_model(keras):
+    x = keras.Input((4,), name="x")
+    h = keras.layers.Dense(4, name="big")(x)
+    m = keras.Model(x, keras.layers.Dense(2, activation="softmax", name="out")(h))
+    big = m.get_layer("big")
+    big.kernel.assign(np.full((4, 4), 1e30, "float32"))
+    m.get_layer("out").kernel.assign(np.full((4, 2), 1e30, "float32"))
+    return m
+
+
+def test_an_original_that_overflows_on_the_probe_is_refused_by_name(keras):
+    import rewrite
+
+    m = overflowing_model(keras)
+    with pytest.raises(rewrite.ValidationFailure) as info:
+        rewrite.apply(m, "Dense[name = \"big\"].activation := tanh")
+    message = str(info.value)
+    assert "probe" in message and "`out`" in message and "not finite" in message and "--probe" in message
+    # With inputs the model is meant for, the same rewrite validates.
+    result = rewrite.apply(m, "Dense[name = \"big\"].activation := tanh", probe=np.zeros((3, 4), "float32"))
+    assert result.report.passed
+    assert {c.name: c.status for c in result.report.validation}["probe"] == "passed"
