@@ -59,6 +59,8 @@ class Prepared:
     view: GraphView
     probe: Any = None
     before: Any = None
+    config_memo: Any = None
+    """validation.ConfigMemo: the graphs and layer configs earlier variants round-tripped."""
 
     @classmethod
     def of(cls, model: Any) -> Prepared:
@@ -181,7 +183,10 @@ def run(
                 checks.append(v.check_probe(before))
             checks.append(v.check_well_formed(new_model))
             if validate == "config":
-                checks.append(v.check_config_round_trip(new_model, custom_objects, safe_mode))
+                memo = None
+                if prepared is not None:
+                    prepared.config_memo = memo = prepared.config_memo or v.ConfigMemo()
+                checks.append(v.check_config_round_trip(new_model, custom_objects, safe_mode, memo))
             after = v.compute(new_model, probe_x) if probe_x is not None else None
             if validate == "full" and after is not None:
                 save_load, round_trip = v.check_save_load(new_model, probe_x, after, custom_objects, safe_mode)

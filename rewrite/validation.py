@@ -13,6 +13,7 @@ squeezes every difference towards 1/N, so outputs alone can hide a change.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections import Counter
@@ -278,9 +279,51 @@ def check_well_formed(model: Any) -> CheckResult:
     return CheckResult(name="well formed", status="passed", detail=f"{len(model.weights)} variables, unique names and paths")
 
 
-def check_config_round_trip(model: Any, custom_objects: dict | None, safe_mode: bool) -> CheckResult:
+@dataclass
+class ConfigMemo:
+    """What earlier variants of one base model already proved to round-trip."""
+
+    structures: set[str] = field(default_factory=set)
+    """Model configs with every layer's own config blanked out: the graph's shape."""
+    layers: set[str] = field(default_factory=set)
+    """Serialized layer entries (config and build config) that rebuilt to the same weights."""
+
+
+def _config_parts(config: dict, model: Any) -> tuple[str, dict[str, tuple[str, dict]]] | None:
+    """(structure key, {layer name: (entry key, entry)}) of a serialized model, or None if it has no layer list.
+
+    An entry's key holds the weight shapes of the layer it came from, so a config
+    that leaves a size out cannot pass for one that was checked at another size.
+    """
+    layers = config.get("config", {}).get("layers") if isinstance(config.get("config"), dict) else None
+    if not isinstance(layers, list):
+        return None
+    entries = {}
+    blank = []
+    for entry in layers:
+        name = str(entry.get("name") or entry.get("config", {}).get("name"))
+        shapes = [tuple(v.shape) for v in model.get_layer(name).weights]
+        entries[name] = (json.dumps([entry, shapes], sort_keys=True, default=repr), entry)
+        blank.append({k: v for k, v in entry.items() if k not in ("config", "build_config", "compile_config")})
+    shell = {**config, "config": {**config["config"], "layers": blank}}
+    return json.dumps(shell, sort_keys=True, default=repr), entries
+
+
+def check_config_round_trip(
+    model: Any, custom_objects: dict | None, safe_mode: bool, memo: ConfigMemo | None = None
+) -> CheckResult:
+    """get_config -> from_config must rebuild the same weights.
+
+    With a memo (the variants of one base model), a graph whose shape an earlier
+    variant already round-tripped whole is checked layer by layer: only the layers
+    whose serialized entry is new are rebuilt (from_config, then build_from_config)
+    and their weight shapes compared.
+    """
     try:
         config = keras.saving.serialize_keras_object(model)
+        parts = _config_parts(config, model) if memo is not None else None
+        if memo is not None and parts is not None and parts[0] in memo.structures:
+            return _layers_round_trip(model, parts[1], custom_objects, safe_mode, memo)
         rebuilt = keras.saving.deserialize_keras_object(config, custom_objects=custom_objects, safe_mode=safe_mode)
     except Exception as exc:
         return CheckResult(name="config round trip", status="failed", detail=_load_advice(exc))
@@ -288,7 +331,31 @@ def check_config_round_trip(model: Any, custom_objects: dict | None, safe_mode: 
     rebuilt_shapes = [tuple(v.shape) for v in rebuilt.weights]
     if shapes != rebuilt_shapes:
         return CheckResult(name="config round trip", status="failed", detail="from_config builds different weight shapes")
+    if memo is not None and parts is not None:
+        memo.structures.add(parts[0])
+        memo.layers.update(key for key, _ in parts[1].values())
     return CheckResult(name="config round trip", status="passed", detail="get_config -> from_config (safe mode)")
+
+
+def _layers_round_trip(
+    model: Any, entries: dict[str, tuple[str, dict]], custom_objects: dict | None, safe_mode: bool, memo: ConfigMemo
+) -> CheckResult:
+    fresh = [(name, key, entry) for name, (key, entry) in entries.items() if key not in memo.layers]
+    for name, _, entry in fresh:
+        layer = keras.saving.deserialize_keras_object(entry, custom_objects=custom_objects, safe_mode=safe_mode)
+        if entry.get("build_config") and not layer.built:
+            layer.build_from_config(entry["build_config"])
+        want = [tuple(v.shape) for v in model.get_layer(name).weights]
+        if [tuple(v.shape) for v in layer.weights] != want:
+            return CheckResult(
+                name="config round trip", status="failed", detail=f"from_config of layer `{name}` builds different weight shapes"
+            )
+    memo.layers.update(key for _, key, _ in fresh)
+    return CheckResult(
+        name="config round trip",
+        status="passed",
+        detail=f"get_config -> from_config (safe mode): {len(fresh)} new layer config(s) rebuilt; the graph as for an earlier variant",
+    )
 
 
 def _load_advice(exc: BaseException) -> str:

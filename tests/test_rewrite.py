@@ -64,6 +64,7 @@ def test_relu_to_tanh_matches_numpy_reference(head_model, probe, tmp_path):
     assert "name is out" in rep.statements[0].near_misses[0].reason
     assert rep.weights.copied == len(before_weights)
     assert {c.name: c.status for c in rep.validation} == {
+        "probe": "passed",
         "well formed": "passed",
         "config round trip": "passed",
         "save/load .keras": "passed",

@@ -106,3 +106,40 @@ def test_an_original_that_overflows_on_the_probe_is_refused_by_name(keras):
     result = rewrite.apply(m, "Dense[name = \"big\"].activation := tanh", probe=np.zeros((3, 4), "float32"))
     assert result.report.passed
     assert {c.name: c.status for c in result.report.validation}["probe"] == "passed"
+
+
+def test_config_memo_rebuilds_only_new_layer_configs_and_still_catches_them(keras):
+    from rewrite.validation import ConfigMemo, check_config_round_trip
+
+    @keras.saving.register_keras_serializable(package="memo_test")
+    class Forgetful(keras.layers.Layer):
+        """Leaves `units` out of its config: only the default width round-trips."""
+
+        def __init__(self, units=4, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), name="w")
+
+        def call(self, x):
+            return x @ self.w
+
+        def get_config(self):
+            return {k: v for k, v in super().get_config().items() if k != "units"}
+
+    def model(units, act):
+        x = keras.Input((3,), name="x")
+        h = keras.layers.Dense(5, activation=act, name="fc")(x)
+        return keras.Model(x, Forgetful(units, name="odd")(h), name="variant")
+
+    memo = ConfigMemo()
+    first = check_config_round_trip(model(4, "relu"), None, True, memo)
+    assert first.status == "passed" and "earlier variant" not in first.detail
+    assert len(memo.structures) == 1 and len(memo.layers) == 3
+    second = check_config_round_trip(model(4, "tanh"), None, True, memo)
+    assert second.status == "passed" and "1 new layer config(s) rebuilt" in second.detail
+    third = check_config_round_trip(model(7, "relu"), None, True, memo)
+    assert third.status == "failed" and "`odd`" in third.detail
+    # Without the memo the whole model is rebuilt, with the same verdict.
+    assert check_config_round_trip(model(7, "relu"), None, True).status == "failed"
