@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-SWEEPS = 8
+SWEEPS = 9  # odd: the last sweep runs down, so a chain hangs straight under its head
 
 
 @dataclass

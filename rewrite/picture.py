@@ -81,6 +81,7 @@ class Box:
 class Scene:
     """What a picture shows: a DAG of boxes (attribute `box`), a title, counts."""
 
+    name: str
     title: str
     graph: nx.DiGraph
     counts: dict[str, int]
@@ -175,8 +176,9 @@ def build_scene(g: nx.MultiDiGraph, report: RewriteReport | None, context: int =
         by_path.setdefault(data["path"], []).append(nid)
     dg.add_edges_from((a, b) for a, b in g.edges())
     counts: dict[str, int] = dict.fromkeys(MARKED, 0)
+    name = str(g.graph.get("name") or "model")
     if report is None:
-        return Scene(f"{g.graph.get('name', 'model')}", dg, counts)
+        return Scene(name, name, dg, counts)
     marks, added = _marks(report)
     added_ids: dict[str, list[str]] = {}
     for a in added:
@@ -201,7 +203,7 @@ def build_scene(g: nx.MultiDiGraph, report: RewriteReport | None, context: int =
             "Draw the model the rules were planned or applied on (the input model, not the rewritten one)"
         )
     dg, folded = fold(dg, context, max_nodes)
-    return Scene(f"{g.graph.get('name', 'model')}: {_summary(counts, folded)}", dg, counts, folded)
+    return Scene(name, f"{name}: {_summary(counts, folded)}", dg, counts, folded)
 
 
 def _locate(path: str, by_path: dict[str, list[str]], added_ids: dict[str, list[str]]) -> tuple[list[str], str]:
@@ -328,7 +330,7 @@ def to_dot(scene: Scene) -> str:
     """The scene as Graphviz source: boxes coloured by kind, nested models as clusters, a legend."""
     fill, border = COLOURS["unchanged"]
     lines = [
-        f"digraph {_quote(scene.graph.graph.get('name', 'model'))} {{",
+        f"digraph {_quote(scene.name)} {{",
         f"  graph [rankdir=TB, newrank=true, nodesep=0.25, ranksep=0.3, fontname=Helvetica, fontsize=13, "
         f"labelloc=t, label={_quote(scene.title)}];",
         f'  node [shape=box, style="rounded,filled", fontname=Helvetica, fontsize=10, margin="0.12,0.04", '
