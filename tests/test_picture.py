@@ -129,7 +129,7 @@ def test_layout_runs_top_down_without_overlaps(keras):
             assert y1 != y2 or r1 + 10 <= l2 + 1e-9 or r2 + 10 <= l1 + 1e-9
     assert len({round(placed.centres[n][0], 6) for n in "xyzw"}) == 1  # a chain runs straight down
     assert min(placed.centres[n][0] for n in "xyzw") > max(placed.centres[n][0] for n in "abcde")  # parts side by side
-    assert all(0 <= placed.centres[n][0] - sizes[n][0] / 2 and placed.centres[n][0] + sizes[n][0] / 2 <= placed.width + 1e-9 for n in g)
+    assert all(placed.centres[n][0] - sizes[n][0] / 2 >= 0 and placed.centres[n][0] + sizes[n][0] / 2 <= placed.width + 1e-9 for n in g)
 
 
 def test_pack_keeps_gaps_and_stays_close():
