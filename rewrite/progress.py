@@ -69,6 +69,12 @@ class Progress:
         print(text, file=self.stream, flush=True)
         self._draw()
 
+    def print(self, text: str, file: IO[str] | None = None) -> None:
+        """Print `text` to `file` (stdout) in every mode, keeping the bar below it on a terminal."""
+        self._clear()
+        print(text, file=file if file is not None else sys.stdout, flush=True)
+        self._draw()
+
     def line(self) -> str:
         """The bar as it is drawn now (without the terminal's control characters)."""
         done = self.done
@@ -87,7 +93,7 @@ class Progress:
         self._clear()
 
     def _draw(self) -> None:
-        if self.enabled:
+        if self.enabled and self.current:
             self.stream.write("\r\x1b[2K" + self.line())
             self.stream.flush()
             self._drawn = True

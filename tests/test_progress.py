@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
 
 import pytest
@@ -131,3 +132,17 @@ def test_cli_search_counts_variants(cli_files, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "search [########................] 1/3 variant 1/2 {'act': 'tanh'}" in err
     assert "[1/2] {'act': 'tanh'}: variant_000.keras" in err and "variant 2/2 {'act': 'gelu'}" in err
+
+
+def test_print_keeps_the_bar_below_the_output(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")
+    err, out = Terminal(), io.StringIO()
+    with Progress("zoo", total=2, stream=err) as bar:
+        bar.step("a")
+        bar.print("| row |", file=out)
+    assert out.getvalue() == "| row |\n"
+    drawn = "\r\x1b[2Kzoo [........................] 0/2 a  Ns"
+    assert re.sub(r"\d+s$|\d+s(?=\r)", "Ns", err.getvalue()) == drawn + "\r\x1b[2K" + drawn + "\r\x1b[2K"
+    quiet = io.StringIO()
+    Progress("zoo", stream=io.StringIO()).print("| row |", file=quiet)
+    assert quiet.getvalue() == "| row |\n"
