@@ -17,7 +17,9 @@ TAGS = {"passed", "failed", "skipped", "added", "removed", "replaced", "wrapped"
 
 STYLE = """
 .rw-report, .rw-graph { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
-  font-size: 13px; line-height: 1.4; color: #1f2328; max-width: 1040px; }
+  font-size: 13px; line-height: 1.4; color: #1f2328; background: #ffffff; max-width: 1040px;
+  padding: 6px 12px; border-radius: 6px; }
+.rw-report section { border-top: 1px solid #eaeef2; margin-top: 8px; }
 .rw-report h3, .rw-graph h3 { font-size: 15px; margin: 6px 0 4px; }
 .rw-report h4 { font-size: 13px; margin: 14px 0 4px; font-weight: 600; }
 .rw-report code, .rw-graph code { font-family: Menlo, Consolas, "DejaVu Sans Mono", monospace;
@@ -32,6 +34,7 @@ STYLE = """
   font-size: 12px; }
 .rw-report .rw-muted, .rw-graph .rw-muted { color: #57606a; }
 .rw-report ul { margin: 4px 0; padding-left: 22px; }
+.rw-report .rw-warning, .rw-report li.rw-warning { color: #9a6700; }
 .rw-tag { border-radius: 3px; padding: 0 5px; font-weight: 600; }
 .rw-passed { background: #dafbe1; color: #116329; }
 .rw-failed { background: #ffebe9; color: #a40e26; }
@@ -63,7 +66,7 @@ def _block_html(block: Block) -> str:
     if isinstance(block, Table):
         return _table_html(block)
     assert isinstance(block, Line)
-    css = ' class="rw-sub"' if block.sub else ""
+    css = ' class="rw-sub"' if block.sub else ' class="rw-warning"' if block.warning else ""
     return f"<p{css}>{escape(block.text)}</p>"
 
 
@@ -83,7 +86,8 @@ def outline_html(doc: Outline) -> str:
     parts += [_section_html(s) for s in doc.sections]
     for label, items in (("note", doc.notes), ("warning", doc.warnings)):
         if items:
-            parts.append("<ul>" + "".join(f"<li><b>{label}:</b> {escape(i)}</li>" for i in items) + "</ul>")
+            css = ' class="rw-warning"' if label == "warning" else ""
+            parts.append("<ul>" + "".join(f"<li{css}><b>{label}:</b> {escape(i)}</li>" for i in items) + "</ul>")
     if doc.timing:
         parts.append(f'<p class="rw-muted">time: {escape(doc.timing)}</p>')
     if doc.verdict:

@@ -29,6 +29,7 @@ class Line:
     text: str
     sub: bool = False
     """A detail of the line or table above it (indented further in text)."""
+    warning: bool = False
 
 
 Block = Table | Line
@@ -89,7 +90,7 @@ def _statement(s: StatementReport, explain: bool) -> Section:
         blocks.append(_table(["near miss", "why not"], [(n.layer, n.reason) for n in shown]))
         if len(shown) < len(s.near_misses):
             blocks.append(Line(f"... and {len(s.near_misses) - len(shown)} more near misses (--explain lists them all)"))
-    blocks += [Line(f"warning: {w}") for w in s.warnings]
+    blocks += [Line(f"warning: {w}", warning=True) for w in s.warnings]
     rule = f" [rule {s.rule}]" if s.rule else ""
     return Section(f"{s.file}:{s.line}{rule}", tuple(blocks), source=s.source)
 
