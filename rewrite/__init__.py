@@ -140,6 +140,8 @@ def draw(
     >>> rewrite.draw(model, "Dense.activation := gelu", "plan.png")  # doctest: +SKIP
     """
     from rewrite.picture import draw as _draw
+    from rewrite.picture import picture_format
 
+    picture_format(path, format)  # a bad suffix fails before any planning
     report = rules if isinstance(rules, RewriteReport) or rules is None else _ruleset(rules).plan(model, params=params)
     return _draw(model, report, path, context=context, max_nodes=max_nodes, engine=engine, format=format)  # type: ignore[arg-type]
