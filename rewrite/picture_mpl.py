@@ -20,7 +20,8 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path as MPath
 
 from rewrite.layered import layout
-from rewrite.picture import COLOURS, LEGEND, Box, Scene
+from rewrite.picture import COLOURS, LEGEND
+from rewrite.scene import Box, Scene
 
 FONT = FontProperties(family="DejaVu Sans", size=9)
 TITLE_FONT = FontProperties(family="DejaVu Sans", size=11, weight="bold")

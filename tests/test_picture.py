@@ -15,7 +15,8 @@ import rewrite
 from rewrite.cli import main
 from rewrite.graphview import build_view
 from rewrite.layered import _pack, layout
-from rewrite.picture import Box, build_scene, fold, to_dot
+from rewrite.picture import to_dot
+from rewrite.scene import Box, build_scene, fold
 
 RULES = """Dense[name = "fc1"].activation := gelu
 delete Dropout
