@@ -24,7 +24,7 @@ STYLE = """
 .rw-report h4 { font-size: 13px; margin: 14px 0 4px; font-weight: 600; }
 .rw-report code, .rw-graph code { font-family: Menlo, Consolas, "DejaVu Sans Mono", monospace;
   font-size: 12px; background: #f3f4f6; padding: 1px 4px; border-radius: 3px; }
-.rw-report table, .rw-graph table { border-collapse: collapse; margin: 4px 0 6px 12px; }
+.rw-report table, .rw-graph table { border-collapse: collapse; margin: 4px 0 6px 12px; font-size: 13px; }
 .rw-report th, .rw-graph th { text-align: left; font-weight: 600; background: #f6f8fa;
   border-bottom: 1px solid #d0d7de; padding: 3px 10px; }
 .rw-report td, .rw-graph td { border-bottom: 1px solid #eaeef2; padding: 2px 10px;
