@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[tensorflow-cpu,test,tuner]"
+	$(PY) -m pip install --quiet -e ".[tensorflow-cpu,test,tuner,draw]"
 	touch $(STAMP)
 
 demo: $(STAMP)

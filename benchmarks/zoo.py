@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rewrite.progress import Progress
+
 REWRITES = {
     "identity": "Layer[name = \"no such layer\"].trainable := false",
     "activation swap": "(Dense | BaseConv | Activation)[activation in [relu, swish, gelu]].activation := tanh\n"
@@ -81,13 +83,17 @@ MODELS: dict[str, Callable[[], Any]] = {
 }
 
 
-def run_model(name: str) -> list[dict[str, Any]]:
+def run_model(name: str, bar: Progress | None = None) -> list[dict[str, Any]]:
     """Every rewrite on one model: matched layers, validation, drift, time."""
     import rewrite
 
+    if bar is not None:
+        bar.step(f"{name}: building")
     model = MODELS[name]()
     rows = []
     for label, text in REWRITES.items():
+        if bar is not None:
+            bar.step(f"{name}: {label}")
         start = time.perf_counter()
         plan = rewrite.plan(model, text)
         matched = sum(len(s.matches) for s in plan.statements)
@@ -124,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", help="write the table into this file")
     args = parser.parse_args(argv)
     rows = []
-    for name in args.models.split(","):
-        rows += run_model(name)
-        print(markdown([r for r in rows if r["model"] == name]).split("\n", 2)[-1], flush=True)
+    names = args.models.split(",")
+    with Progress("zoo", total=len(names) * (1 + len(REWRITES))) as bar:  # drawn at a terminal only
+        for name in names:
+            rows += run_model(name, bar)
+            bar.print(markdown([r for r in rows if r["model"] == name]).split("\n", 2)[-1])
     if args.markdown:
         with open(args.markdown, "w") as fh:
             fh.write(markdown(rows) + "\n")

@@ -18,6 +18,7 @@ from rewrite.errors import (
     InplaceError,
     MatchError,
     ModelLoadError,
+    PictureError,
     PlanError,
     RewriteError,
     RuleCheckError,
@@ -32,6 +33,8 @@ from rewrite.ruleset import RuleSet, collect, from_text, load
 if TYPE_CHECKING:
     import networkx as nx
 
+    from rewrite.picture import Picture
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "InplaceError",
     "MatchError",
     "ModelLoadError",
+    "PictureError",
     "PlanError",
     "RewriteError",
     "RewriteReport",
@@ -51,6 +55,7 @@ __all__ = [
     "apply",
     "check",
     "collect",
+    "draw",
     "from_text",
     "graph",
     "load",
@@ -101,7 +106,42 @@ def check(*paths: str | Path) -> list[Diagnostic]:
 
 
 def graph(model: Any) -> nx.MultiDiGraph:
-    """The model's layer calls as a networkx.MultiDiGraph (see rewrite.graphview)."""
+    """The model's layer calls as a networkx.MultiDiGraph (see rewrite.graphview).
+
+    The graph is a `rewrite.graphview.LayerGraph`, a MultiDiGraph subclass that
+    shows itself as a table in Jupyter.
+    """
     from rewrite.graphview import graph as _graph
 
     return _graph(model)
+
+
+def draw(
+    model: Any,
+    rules: str | Path | RuleSet | RewriteReport | None = None,
+    path: str | Path | None = None,
+    *,
+    params: dict[str, Any] | None = None,
+    context: int = 2,
+    max_nodes: int = 60,
+    engine: str = "auto",
+    format: str | None = None,
+) -> Picture:
+    """Draw `model`'s graph with what `rules` change marked in colour, and a legend.
+
+    `rules` is rule text, a `.rw` path, a RuleSet (planned here, with `params`), or
+    a report of a plan or rewrite of this model; `None` draws the graph unmarked.
+    The format comes from `path`'s suffix: `.svg`, `.png`, or `.dot` (Graphviz
+    source); without a path an SVG is returned, which Jupyter displays. Graphviz
+    draws when `dot` is on PATH, matplotlib otherwise (`engine` picks one). A
+    graph of more than `max_nodes` calls is folded to the marked layers and
+    `context` hops around them.
+
+    >>> rewrite.draw(model, "Dense.activation := gelu", "plan.png")  # doctest: +SKIP
+    """
+    from rewrite.picture import draw as _draw
+    from rewrite.picture import picture_format
+
+    picture_format(path, format)  # a bad suffix fails before any planning
+    report = rules if isinstance(rules, RewriteReport) or rules is None else _ruleset(rules).plan(model, params=params)
+    return _draw(model, report, path, context=context, max_nodes=max_nodes, engine=engine, format=format)  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """The `keras-rewrite` command line.
 
     keras-rewrite check rules/*.rw
-    keras-rewrite plan model.keras rules/head.rw
+    keras-rewrite plan model.keras rules/head.rw --picture plan.svg
     keras-rewrite apply model.keras rules/head.rw -o out.keras --set act=gelu
     keras-rewrite graph model.keras --format dot
     keras-rewrite test rules/
@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from rewrite.errors import ModelLoadError, RewriteError, RuleCheckError, RuleSyntaxError
+from rewrite.progress import Progress
 
 
-def _progress(args: argparse.Namespace, message: str) -> None:
-    if not getattr(args, "json", False) and not getattr(args, "quiet", False):
-        print(f"... {message}", file=sys.stderr, flush=True)
+def _bar(args: argparse.Namespace, label: str, total: int | None = None) -> Progress:
+    """The command's progress bar: drawn on stderr at a terminal, never with --json."""
+    return Progress(label, total, enabled=False if getattr(args, "json", False) else None)
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -114,14 +115,35 @@ def _load_rules(args: argparse.Namespace) -> Any:
     return rewrite.load(*args.rules)
 
 
+def _picture(args: argparse.Namespace, model: Any, report: Any, bar: Progress) -> str | None:
+    """Draw the plan or rewrite to --picture, if asked; the line that says where it went."""
+    if not args.picture:
+        return None
+    from rewrite.picture import draw
+
+    bar.step(f"drawing {args.picture}")
+    drawn = draw(model, report, args.picture, context=args.picture_context)
+    folded = f", {drawn.folded} unchanged layer calls folded" if drawn.folded else ""
+    return f"drew {args.picture} ({drawn.boxes} boxes{folded}; {drawn.engine if drawn.engine != 'none' else 'Graphviz source'})"
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     rules = _load_rules(args)
-    _progress(args, f"loading model {args.model}")
-    model = load_model(args.model, _custom_objects(args.custom_objects), not args.unsafe)
-    from rewrite.engine import dry_run
+    if args.picture:
+        from rewrite.picture import picture_format
 
-    report = dry_run(rules, model, params=_params(args), strict=args.strict)
+        picture_format(args.picture)
+    with _bar(args, "plan", total=3 if args.picture else 2) as bar:
+        bar.step(f"loading model {args.model}")
+        model = load_model(args.model, _custom_objects(args.custom_objects), not args.unsafe)
+        from rewrite.engine import dry_run
+
+        bar.step("planning")
+        report = dry_run(rules, model, params=_params(args), strict=args.strict)
+        drew = _picture(args, model, report, bar)
     print(report.to_json() if args.json else report.render(explain=args.explain))
+    if drew and not args.json:
+        print(drew)
     return 1 if args.strict and any(not s.matches for s in report.statements) else 0
 
 
@@ -157,25 +179,34 @@ def cmd_apply(args: argparse.Namespace) -> int:
         raise ModelLoadError(f"{args.output} exists; pass --force to replace it (it is replaced only after validation passes)")
     rules = _load_rules(args)
     custom = _custom_objects(args.custom_objects)
-    _progress(args, f"loading model {args.model}")
-    model = load_model(args.model, custom, not args.unsafe)
-    _progress(args, f"rewriting ({len(rules.statements)} statement(s), mode {args.mode}, validate {args.validate})")
-    result = rules.apply(
-        model,
-        params=_params(args),
-        mode=args.mode,
-        validate=args.validate,
-        strict=args.strict,
-        evaluate=_load_eval(args.eval),
-        probe=_load_probe(args.probe),
-        custom_objects=custom,
-        safe_mode=not args.unsafe,
-    )
-    _progress(args, f"writing {args.output}")
-    result.save(args.output)
+    if args.picture:
+        from rewrite.picture import picture_format
+
+        picture_format(args.picture)
+    with _bar(args, "apply") as bar:
+        bar.reserved = 2 if args.picture else 1  # writing, drawing
+        bar.step(f"loading model {args.model}")
+        model = load_model(args.model, custom, not args.unsafe)
+        result = rules.apply(
+            model,
+            params=_params(args),
+            mode=args.mode,
+            validate=args.validate,
+            strict=args.strict,
+            evaluate=_load_eval(args.eval),
+            probe=_load_probe(args.probe),
+            custom_objects=custom,
+            safe_mode=not args.unsafe,
+            progress=bar,
+        )
+        bar.step(f"writing {args.output}")
+        result.save(args.output)
+        drew = _picture(args, model, result.report, bar)
     print(result.report.to_json() if args.json else result.report.render())
     if not args.json:
         print(f"wrote {args.output}")
+        if drew:
+            print(drew)
     return 0
 
 
@@ -196,10 +227,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     import csv
 
-    from rewrite.provenance import record
-    from rewrite.saving import save_atomic
-    from rewrite.search import variants
-
     rules = _load_rules(args)
     fixed = _params(args)
     if args.sample is not None:
@@ -208,19 +235,43 @@ def cmd_search(args: argparse.Namespace) -> int:
         params_list = rules.grid()
     params_list = [{**p, **fixed} for p in params_list]
     custom = _custom_objects(args.custom_objects)
-    _progress(args, f"loading model {args.model}")
-    model = load_model(args.model, custom, not args.unsafe)
     out_dir = Path(args.output)
     if (out_dir / "index.json").exists() and not args.force:
         raise ModelLoadError(f"{out_dir} already holds a search (index.json); pass --force to write over it")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with _bar(args, "search", total=len(params_list) + 1) as bar:
+        bar.step(f"loading model {args.model}")
+        model = load_model(args.model, custom, not args.unsafe)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows = _write_variants(args, rules, model, params_list, custom, out_dir, bar)
+    (out_dir / "index.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
+    with open(out_dir / "index.csv", "w", newline="") as fh:
+        names = sorted({k for r in rows for k in r["params"]})
+        writer = csv.writer(fh)
+        writer.writerow(["index", *names, "file", "parameters", "validation", "max_drift", "duplicate_of"])
+        for r in rows:
+            writer.writerow([r["index"], *(r["params"].get(n) for n in names), r.get("file"), r.get("parameters"), r.get("validation"), r.get("max_drift"), r.get("duplicate_of")])
+    built = sum(1 for r in rows if r.get("file"))
+    print(f"{built} variant(s) written to {out_dir} ({len(rows) - built} duplicate(s) skipped); index.json, index.csv")
+    return 0
+
+
+def _write_variants(
+    args: argparse.Namespace, rules: Any, model: Any, params_list: list[dict[str, Any]], custom: dict | None, out_dir: Path, bar: Progress
+) -> list[dict[str, Any]]:
+    """Build and save each variant, one step of the bar each; the rows of the index."""
+    from rewrite.provenance import record
+    from rewrite.saving import save_atomic
+    from rewrite.search import variants
+
     rows: list[dict[str, Any]] = []
     total = len(params_list)
+    if total:
+        bar.step(f"variant 1/{total} {params_list[0]}")
     for v in variants(rules, model, params_list, validate=args.validate, custom_objects=custom, safe_mode=not args.unsafe):
         row: dict[str, Any] = {"index": v.index, "params": v.params}
         if v.duplicate_of is not None:
             row.update(file=None, duplicate_of=v.duplicate_of)
-            _progress(args, f"[{v.index + 1}/{total}] {v.params}: same model as variant {v.duplicate_of}, skipped")
+            bar.note(f"[{v.index + 1}/{total}] {v.params}: same model as variant {v.duplicate_of}, skipped")
         else:
             name = f"variant_{v.index:03d}.keras"
             save_atomic(v.model, out_dir / name, provenance=record(rules, v.params, v.report))
@@ -232,18 +283,11 @@ def cmd_search(args: argparse.Namespace) -> int:
                 max_drift=drift,
                 changed_layers=len({c.layer for s in v.report.statements for c in [*s.changes, *s.structure]}),
             )
-            _progress(args, f"[{v.index + 1}/{total}] {v.params}: {name}, {row['parameters']:,} parameters")
+            bar.note(f"[{v.index + 1}/{total}] {v.params}: {name}, {row['parameters']:,} parameters")
         rows.append(row)
-    (out_dir / "index.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
-    with open(out_dir / "index.csv", "w", newline="") as fh:
-        names = sorted({k for r in rows for k in r["params"]})
-        writer = csv.writer(fh)
-        writer.writerow(["index", *names, "file", "parameters", "validation", "max_drift", "duplicate_of"])
-        for r in rows:
-            writer.writerow([r["index"], *(r["params"].get(n) for n in names), r.get("file"), r.get("parameters"), r.get("validation"), r.get("max_drift"), r.get("duplicate_of")])
-    built = sum(1 for r in rows if r.get("file"))
-    print(f"{built} variant(s) written to {out_dir} ({len(rows) - built} duplicate(s) skipped); index.json, index.csv")
-    return 0
+        if v.index + 1 < total:
+            bar.step(f"variant {v.index + 2}/{total} {params_list[v.index + 1]}")
+    return rows
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -308,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--strict", action="store_true", help="a statement that matches nothing is an error")
         sp.add_argument("--json", action="store_true", help="print the report as JSON")
         model_options(sp)
+        sp.add_argument("--picture", metavar="FILE", help="draw the graph with the changes marked (.svg, .png or .dot)")
+        sp.add_argument("--picture-context", type=int, default=2, metavar="N",
+                        help="layers of context kept around the changes when a large graph is folded (default 2)")
         if name == "plan":
             sp.add_argument("--explain", action="store_true", help="list every near miss and the predicate that failed")
         if name == "apply":

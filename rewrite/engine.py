@@ -13,6 +13,7 @@ from rewrite.editplan import Plan
 from rewrite.errors import Diagnostic, MatchError, RuleCheckError, ValidationFailure
 from rewrite.graphview import GraphView, build_view
 from rewrite.planning import build_plan
+from rewrite.progress import Progress
 from rewrite.report import CheckResult, Evaluation, RewriteReport, RewriteResult, WeightSummary
 from rewrite.ruleset import RuleSet
 
@@ -21,11 +22,20 @@ Validate = Literal["full", "config", "none"]
 
 
 class _Clock:
-    def __init__(self) -> None:
+    """Times each stage; with a progress bar, also shows which stage is running."""
+
+    def __init__(self, progress: Progress | None = None) -> None:
         self.timings: dict[str, float] = {}
+        self.progress = progress
+
+    def step(self, name: str) -> None:
+        """A step inside a stage (a validation check): shown, not timed on its own."""
+        if self.progress is not None:
+            self.progress.step(name)
 
     @contextmanager
-    def stage(self, name: str):
+    def stage(self, name: str, shown: str = ""):
+        self.step(shown or name)
         start = time.perf_counter()
         try:
             yield
@@ -122,6 +132,33 @@ def run(
     custom_objects: dict[str, Any] | None = None,
     safe_mode: bool = True,
     prepared: Prepared | None = None,
+    progress: bool | Progress | None = None,
+) -> RewriteResult:
+    """Rewrite `model`; see `rewrite.apply` for the options.
+
+    `progress`: True draws a progress bar on stderr when it is a terminal; a
+    `Progress` is drawn on (and left open for its owner to close).
+    """
+    if progress is True:
+        with Progress("rewrite") as own:
+            return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, prepared, own)
+    given = progress if isinstance(progress, Progress) else None
+    return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, prepared, given)
+
+
+def _run(
+    ruleset: RuleSet,
+    model: Any,
+    params: dict[str, Any] | None,
+    mode: Mode,
+    validate: Validate,
+    strict: bool,
+    probe: Any,
+    evaluate: tuple[Any, Any] | None,
+    custom_objects: dict[str, Any] | None,
+    safe_mode: bool,
+    prepared: Prepared | None,
+    progress: Progress | None,
 ) -> RewriteResult:
     if mode not in ("clone", "inplace"):
         raise ValueError(f"mode must be 'clone' or 'inplace'. Received: mode={mode!r}")
@@ -129,15 +166,18 @@ def run(
         raise ValueError(f"validate must be 'full', 'config' or 'none'. Received: validate={validate!r}")
     from rewrite import validation as v
 
-    clock = _Clock()
+    clock = _Clock(progress)
     if prepared is not None and (prepared.model is not model or mode != "clone"):
         prepared = None  # in place, the model changes under the cache
     view, plan = prepare(ruleset, model, params, strict, clock, prepared)
     if plan.problems:
         raise MatchError("the rules did not match as required:\n" + "\n".join(plan.problems))
+    probing = validate == "full" or bool(plan.expect_outputs) or evaluate is not None
+    if progress is not None:
+        progress.expect(_count_steps(mode, validate, probing, evaluate is not None) - 2)  # graph and plan are done
     probe_x = None
     before = None
-    if validate == "full" or plan.expect_outputs or evaluate is not None:
+    if probing:
         with clock.stage("probe"):
             if probe is None and prepared is not None and prepared.before is not None:
                 probe_x, before = prepared.probe, prepared.before
@@ -178,25 +218,30 @@ def run(
     checks: list[CheckResult] = []
     drifts = []
     if validate != "none":
-        with clock.stage("validate"):
+        with clock.stage("validate", "validate: well formed"):
             if before is not None:
                 checks.append(v.check_probe(before))
             checks.append(v.check_well_formed(new_model))
             if validate == "config":
+                clock.step("validate: config round trip")
                 memo = None
                 if prepared is not None:
                     prepared.config_memo = memo = prepared.config_memo or v.ConfigMemo()
                 checks.append(v.check_config_round_trip(new_model, custom_objects, safe_mode, memo))
+            clock.step("validate: outputs on the probe batch")
             after = v.compute(new_model, probe_x) if probe_x is not None else None
             if validate == "full" and after is not None:
+                clock.step("validate: .keras save and reload")
                 save_load, round_trip = v.check_save_load(new_model, probe_x, after, custom_objects, safe_mode)
                 checks += [round_trip, save_load]
+            clock.step("validate: kept weights")
             if mode == "clone":
                 checks.append(v.check_kept_weights(kept))
                 checks.append(v.check_accounting(new_model, kept, summary.actions))
             else:
                 checks.append(CheckResult(name="kept weights", status="passed", detail="in place: no weight was touched"))
             if before is not None and after is not None:
+                clock.step("validate: drift")
                 drifts = v.drift(before, after)
                 checks += _located(v.check_expectations(drifts, plan.expect_outputs), plan, model, new_model, probe_x)
     elif plan.expect_outputs and before is not None:
@@ -238,6 +283,15 @@ def run(
 
 
 
+
+
+def _count_steps(mode: Mode, validate: Validate, probing: bool, evaluating: bool) -> int:
+    """How many steps `run` shows on a progress bar, as the stages and checks below go."""
+    steps = 2 + int(probing) + (2 if mode == "clone" else 1) + int(evaluating)
+    if validate != "none":
+        steps += 3  # well formed, outputs, kept weights
+        steps += int(validate == "config") + int(validate == "full" and probing) + int(probing)
+    return steps
 
 
 __all__ = ["dry_run", "run"]

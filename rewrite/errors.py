@@ -101,3 +101,7 @@ class ValidationFailure(RewriteError):
 
 class ModelLoadError(RewriteError):
     """A MODEL argument could not be loaded (bad path, bad `module:callable`...)."""
+
+
+class PictureError(RewriteError):
+    """A picture of a rewrite cannot be drawn (format, missing program or package)."""

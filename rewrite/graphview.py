@@ -12,12 +12,25 @@ model itself is a node of kind "model" in its parent's graph.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import networkx as nx
 
 from rewrite import _keras_private as kp
+
+
+class LayerGraph(nx.MultiDiGraph):
+    """A networkx.MultiDiGraph of layer calls that shows itself as a table in Jupyter.
+
+    It is a MultiDiGraph in every other way: networkx functions, `.nodes`, `.edges`
+    and copies work as before.
+    """
+
+    def _repr_html_(self) -> str:
+        from rewrite.notebook import graph_html
+
+        return graph_html(self)
 
 
 @dataclass
@@ -124,7 +137,7 @@ class _Builder:
     def __init__(self, model: Any, with_configs: bool):
         self.model = model
         self.with_configs = with_configs
-        self.graph = nx.MultiDiGraph(name=model.name)
+        self.graph: nx.MultiDiGraph = LayerGraph(name=model.name)
         self.layers: dict[str, LayerInfo] = {}
 
     def node_id(self, path: str, call: int) -> str:
@@ -252,19 +265,41 @@ def build_view(model: Any, with_configs: bool = False) -> GraphView:
     return GraphView(model, builder.graph, builder.layers, by_class)
 
 
-def graph(model: Any) -> nx.MultiDiGraph:
-    """A networkx.MultiDiGraph of the model's layer calls (see the module docstring)."""
-    return build_view(model, with_configs=True).graph
+def graph(model: Any) -> LayerGraph:
+    """A networkx.MultiDiGraph of the model's layer calls (see the module docstring).
+
+    In Jupyter it shows as a table of calls, shapes and inputs.
+    """
+    g = build_view(model, with_configs=True).graph
+    assert isinstance(g, LayerGraph)
+    return g
 
 
-def to_text(g: nx.MultiDiGraph) -> str:
-    lines = []
+class GraphRow(NamedTuple):
+    """One layer call, as `keras-rewrite graph` prints it and a notebook shows it."""
+
+    path: str
+    cls: str
+    shapes: str
+    inputs: list[str]
+
+
+def graph_rows(g: nx.MultiDiGraph) -> list[GraphRow]:
+    """The layer calls in topological order, with output shapes and the layers feeding them."""
+    rows = []
     for nid in nx.topological_sort(g):
         data = g.nodes[nid]
         preds = [g.nodes[p]["path"] for p, _ in g.in_edges(nid)]
         shapes = ", ".join(str(s) for s in data.get("output_shapes") or [])
-        src = f" <- {', '.join(preds)}" if preds else ""
-        lines.append(f"{data['path']:<40} {data['cls']:<24} {shapes}{src}")
+        rows.append(GraphRow(data["path"], data["cls"], shapes, preds))
+    return rows
+
+
+def to_text(g: nx.MultiDiGraph) -> str:
+    lines = []
+    for row in graph_rows(g):
+        src = f" <- {', '.join(row.inputs)}" if row.inputs else ""
+        lines.append(f"{row.path:<40} {row.cls:<24} {row.shapes}{src}")
     return "\n".join(lines)
 
 

@@ -1,11 +1,137 @@
-"""Reports as text tables for the terminal."""
+"""Reports as tables: one outline of sections and rows, drawn as text or as HTML.
+
+`outline(report)` decides what a report shows: which sections, which tables, and
+every cell as a string. `render_report` lays that outline out as aligned text for
+the terminal; `rewrite.notebook` lays the same outline out as HTML for Jupyter.
+Neither formats a value itself, so the two cannot disagree.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
-from rewrite.report import RewriteReport
+from rewrite.report import RewriteReport, StatementReport
 from rewrite.values import show
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    tag_column: int | None = None
+    """A column whose values name a state (`passed`, `added`, ...) that HTML colours."""
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    sub: bool = False
+    """A detail of the line or table above it (indented further in text)."""
+    warning: bool = False
+
+
+Block = Table | Line
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str
+    blocks: tuple[Block, ...] = ()
+    source: str = ""
+    """For a statement: its rule text, shown after the heading."""
+    kind: Literal["statement", "weights", "validation", "drift", "evaluation"] = "statement"
+
+
+@dataclass(frozen=True)
+class Outline:
+    title: str
+    params: str
+    sections: tuple[Section, ...]
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    timing: str = ""
+    verdict: Literal["PASSED", "FAILED"] | None = None
+
+
+TITLES = {"clone": "Rewrite (clone mode)", "inplace": "Rewrite (in-place mode)", "plan": "Plan (dry run)"}
+NEAR_MISS_LIMIT = 5
+STRUCTURE_LINES_LIMIT = 10
+
+
+def fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], tag_column: int | None = None) -> Table:
+    return Table(tuple(headers), tuple(tuple(str(c) for c in r) for r in rows), tag_column)
+
+
+def _statement(s: StatementReport, explain: bool) -> Section:
+    blocks: list[Block] = []
+    changed = len({c.layer for c in s.changes} | {c.layer for c in s.structure})
+    blocks.append(Line(f"matched {len(s.matches)} layer(s), changed {changed}"))
+    if s.changes:
+        blocks.append(_table(["layer", "field", "old", "new"], [(c.layer, c.field, show(c.old), show(c.new)) for c in s.changes]))
+    if s.structure:
+        rows = [(c.kind, c.layer, ", ".join(c.new) or "-", c.detail) for c in s.structure]
+        blocks.append(_table(["structure", "layer", "new layers", "detail"], rows, tag_column=0))
+        for c in s.structure[:STRUCTURE_LINES_LIMIT]:
+            if c.before:
+                blocks.append(Line(f"before: {c.before}", sub=True))
+                blocks.append(Line(f"after:  {c.after}", sub=True))
+        if len(s.structure) > STRUCTURE_LINES_LIMIT:
+            blocks.append(Line(f"... and {len(s.structure) - STRUCTURE_LINES_LIMIT} more", sub=True))
+    if s.skips:
+        blocks.append(_table(["skipped", "why"], [(k.layer, k.reason) for k in s.skips]))
+    if s.near_misses:
+        shown = s.near_misses if explain else s.near_misses[:NEAR_MISS_LIMIT]
+        blocks.append(_table(["near miss", "why not"], [(n.layer, n.reason) for n in shown]))
+        if len(shown) < len(s.near_misses):
+            blocks.append(Line(f"... and {len(s.near_misses) - len(shown)} more near misses (--explain lists them all)"))
+    blocks += [Line(f"warning: {w}", warning=True) for w in s.warnings]
+    rule = f" [rule {s.rule}]" if s.rule else ""
+    return Section(f"{s.file}:{s.line}{rule}", tuple(blocks), source=s.source)
+
+
+def outline(report: RewriteReport, explain: bool = False) -> Outline:
+    """What a report shows, every cell already a string. `explain` keeps every near miss."""
+    sections = [_statement(s, explain) for s in report.statements]
+    if report.mode != "plan":
+        w = report.weights
+        weight_blocks: tuple[Block, ...] = ()
+        if w.actions:
+            weight_rows = [(a.layer, a.weight, a.action, a.old_shape, a.new_shape) for a in w.actions]
+            weight_blocks = (_table(["layer", "weight", "action", "old shape", "new shape"], weight_rows),)
+        sections.append(Section(f"weights: {w.copied} variables copied ({w.copied_values:,} values)", weight_blocks, kind="weights"))
+    if report.validation:
+        checks = [(c.name, c.status, c.detail) for c in report.validation]
+        sections.append(Section("validation", (_table(["check", "result", "detail"], checks, tag_column=1),), kind="validation"))
+    if report.drift:
+        drifts = [(d.output, d.kind, fmt(d.max_abs), fmt(d.max_rel)) for d in report.drift]
+        drift_table = _table(["output", "kind", "max abs", "max rel"], drifts)
+        sections.append(Section("output drift (original vs rewritten, probe batch)", (drift_table,), kind="drift"))
+    if report.evaluation:
+        ev = report.evaluation
+        keys = sorted(set(ev.original) | set(ev.rewritten))
+        scores = [(k, fmt(ev.original.get(k, float("nan"))), fmt(ev.rewritten.get(k, float("nan")))) for k in keys]
+        sections.append(Section("evaluation on user data", (_table(["metric", "original", "rewritten"], scores),), kind="evaluation"))
+    verdict: Literal["PASSED", "FAILED"] | None = None
+    if report.validation:
+        verdict = "PASSED" if report.passed else "FAILED"
+    return Outline(
+        title=TITLES[report.mode],
+        params=", ".join(f"{k}={show(v)}" for k, v in report.params.items()),
+        sections=tuple(sections),
+        notes=tuple(report.notes),
+        warnings=tuple(report.warnings),
+        timing=", ".join(f"{k} {v * 1000:.0f} ms" for k, v in report.timings.items()),
+        verdict=verdict,
+    )
+
+
+# ------------------------------------------------------------------ text
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -18,75 +144,31 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.3g}"
+def outline_text(doc: Outline) -> str:
+    """An outline as the terminal shows it."""
+    out = [f"== {doc.title}"]
+    if doc.params:
+        out.append(f"params: {doc.params}")
+    for section in doc.sections:
+        out.append("")
+        out.append(f"-- {section.heading}: {section.source}" if section.source else f"-- {section.heading}")
+        for block in section.blocks:
+            if isinstance(block, Table):
+                out.append(_indent(table(block.headers, block.rows)))
+            else:
+                out.append(("     " if block.sub else "   ") + block.text)
+    out += [f"note: {n}" for n in doc.notes]
+    out += [f"warning: {w}" for w in doc.warnings]
+    if doc.timing:
+        out += ["", f"time: {doc.timing}"]
+    if doc.verdict:
+        out += ["", f"validation {doc.verdict}"]
+    return "\n".join(out)
 
 
 def render_report(report: RewriteReport, explain: bool = False) -> str:
     """The report as text tables. `explain` lists every near miss, not the first few."""
-    limit = None if explain else 5
-    out: list[str] = []
-    title = {"clone": "Rewrite (clone mode)", "inplace": "Rewrite (in-place mode)", "plan": "Plan (dry run)"}[report.mode]
-    out.append(f"== {title}")
-    if report.params:
-        out.append("params: " + ", ".join(f"{k}={show(v)}" for k, v in report.params.items()))
-    for s in report.statements:
-        rule = f" [rule {s.rule}]" if s.rule else ""
-        out.append("")
-        out.append(f"-- {s.file}:{s.line}{rule}: {s.source}")
-        changed = len({c.layer for c in s.changes} | {c.layer for c in s.structure})
-        out.append(f"   matched {len(s.matches)} layer(s), changed {changed}")
-        if s.changes:
-            out.append(_indent(table(["layer", "field", "old", "new"], [(c.layer, c.field, show(c.old), show(c.new)) for c in s.changes])))
-        if s.structure:
-            rows = [(c.kind, c.layer, ", ".join(c.new) or "-", c.detail) for c in s.structure]
-            out.append(_indent(table(["structure", "layer", "new layers", "detail"], rows)))
-            for c in s.structure[:10]:
-                if c.before:
-                    out.append(f"     before: {c.before}")
-                    out.append(f"     after:  {c.after}")
-            if len(s.structure) > 10:
-                out.append(f"     ... and {len(s.structure) - 10} more")
-        if s.skips:
-            out.append(_indent(table(["skipped", "why"], [(k.layer, k.reason) for k in s.skips])))
-        if s.near_misses:
-            shown = s.near_misses[:limit]
-            out.append(_indent(table(["near miss", "why not"], [(n.layer, n.reason) for n in shown])))
-            if len(shown) < len(s.near_misses):
-                out.append(f"   ... and {len(s.near_misses) - len(shown)} more near misses (--explain lists them all)")
-        for w in s.warnings:
-            out.append(f"   warning: {w}")
-    if report.mode != "plan":
-        out.append("")
-        weights = report.weights
-        out.append(f"-- weights: {weights.copied} variables copied ({weights.copied_values:,} values)")
-        if weights.actions:
-            weight_rows = [(a.layer, a.weight, a.action, a.old_shape, a.new_shape) for a in weights.actions]
-            out.append(_indent(table(["layer", "weight", "action", "old shape", "new shape"], weight_rows)))
-    if report.validation:
-        out.append("")
-        out.append("-- validation")
-        out.append(_indent(table(["check", "result", "detail"], [(c.name, c.status, c.detail) for c in report.validation])))
-    if report.drift:
-        out.append("")
-        out.append("-- output drift (original vs rewritten, probe batch)")
-        out.append(_indent(table(["output", "kind", "max abs", "max rel"], [(d.output, d.kind, _fmt(d.max_abs), _fmt(d.max_rel)) for d in report.drift])))
-    if report.evaluation:
-        out.append("")
-        out.append("-- evaluation on user data")
-        keys = sorted(set(report.evaluation.original) | set(report.evaluation.rewritten))
-        out.append(_indent(table(["metric", "original", "rewritten"], [(k, _fmt(report.evaluation.original.get(k, float("nan"))), _fmt(report.evaluation.rewritten.get(k, float("nan")))) for k in keys])))
-    for n in report.notes:
-        out.append(f"note: {n}")
-    for w in report.warnings:
-        out.append(f"warning: {w}")
-    if report.timings:
-        out.append("")
-        out.append("time: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in report.timings.items()))
-    if report.validation:
-        out.append("")
-        out.append("validation PASSED" if report.passed else "validation FAILED")
-    return "\n".join(out)
+    return outline_text(outline(report, explain))
 
 
 def _indent(text: str, by: str = "   ") -> str:

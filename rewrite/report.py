@@ -153,6 +153,15 @@ class RewriteReport(Frozen):
 
         return render_report(self, explain=explain)
 
+    def to_html(self, explain: bool = False) -> str:
+        """The report as an HTML fragment: the same tables as `render()`, for notebooks."""
+        from rewrite.notebook import report_html
+
+        return report_html(self, explain=explain)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
     def __str__(self) -> str:
         return self.render()
 
@@ -174,3 +183,6 @@ class RewriteResult:
         from rewrite.saving import save_atomic
 
         save_atomic(self.model, path, provenance=self.provenance)
+
+    def _repr_html_(self) -> str:
+        return self.report.to_html()

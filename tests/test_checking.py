@@ -124,7 +124,7 @@ def test_parsing_and_checking_never_import_tensorflow(tmp_path):
         rewrite.check({str(tmp_path / 'r.rw')!r})
         from rewrite.cli import main
         assert main(["check", {str(tmp_path / 'r.rw')!r}]) == 0
-        heavy = [m for m in ("tensorflow", "keras", "jax", "torch") if m in sys.modules]
+        heavy = [m for m in ("tensorflow", "keras", "jax", "torch", "matplotlib") if m in sys.modules]
         print("HEAVY", heavy)
         """
     )
