@@ -110,17 +110,20 @@ def measure(key: str, side: str, quick: bool) -> dict[str, Any]:
 
 
 def run(keys: list[str], quick: bool) -> dict[str, Any]:
+    """A and B for each model, each in a fresh process (with `quick`: A only, on a tiny model)."""
     if not supported():
         return {"rows": [], "skipped": "needs Linux /proc/self/clear_refs"}
     rows = []
     for key in keys:
-        for side in ("a", "b"):
+        for side in ("a",) if quick else ("a", "b"):
             log(f"[memory] {key} {side.upper()}")
             m = measure(key, side, quick)
-            m["ratio"] = m["peak"] / (m["original"] + m["rewritten"])
+            held = m["original"] + m["rewritten"]
+            m["ratio"] = m["peak"] / held if held > 2**20 else None  # below 1 MB it says nothing
             rows.append(m)
     a_rows = [r for r in rows if r["side"] == "a"]
-    return {"rows": rows, "worst_ratio": max(r["ratio"] for r in a_rows) if a_rows else None}
+    ratios = [r["ratio"] for r in a_rows if r["ratio"] is not None]
+    return {"rows": rows, "worst_ratio": max(ratios) if ratios else None}
 
 
 def render(result: dict[str, Any], limit: float) -> str:
@@ -144,7 +147,7 @@ def render(result: dict[str, Any], limit: float) -> str:
                         mb(r["original"]),
                         mb(r["rewritten"]),
                         mb(r["peak"]),
-                        f"{r['ratio']:.2f}",
+                        f"{r['ratio']:.2f}" if r["ratio"] is not None else "-",
                     ]
                     for r in result["rows"]
                 ],

@@ -21,13 +21,16 @@ from typing import Any
 from benchmarks.harness import alternate, log, table, timed
 
 
-def run(sizes: list[int], pairs: int) -> dict[str, Any]:
+def run(sizes: list[int], pairs: int, inplace_size: int | None = None) -> dict[str, Any]:
+    """Each size in turn; with `inplace_size`, the in-place benchmark also runs on that graph."""
     import rewrite
+    from benchmarks import inplace
     from benchmarks.cases import DEEP_CASE, baseline, deep_graph
     from benchmarks.speed import compare_models, stage_medians
 
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * max(sizes) + 1000))
     rows: list[dict[str, Any]] = []
+    inplace_result = None
     for n, size in enumerate(sizes):
         label = f"deep{size}"
         log(f"[{label}] building the model")
@@ -59,11 +62,15 @@ def run(sizes: list[int], pairs: int) -> dict[str, Any]:
         row["plan_s"] = statistics.median(plan_times)
         row["plan_share"] = row["plan_s"] / row["speed"]["median_a_s"]
         rows.append(row)
+        if size == inplace_size:
+            inplace_result = inplace.measure(model, DEEP_CASE.rule, DEEP_CASE.undo, 3, label)
         del model
     per_layer = [r["a_ms_per_layer"] for r in rows]
     return {
         "rule": DEEP_CASE.rule,
         "rows": rows,
+        "inplace": inplace_result,
+        "inplace_model": f"deep{inplace_size}",
         "flatness": max(per_layer) / min(per_layer),
         "equivalence_problems": rows[0].get("equivalence_problems", []),
     }

@@ -10,8 +10,7 @@ Three measurements per model (built once and reused for every run):
    matching, planning; nothing built) over the median A time;
 3. validation cost: ``validate="full"`` minus ``validate="none"`` time, against a
    bare ``model.save`` + ``keras.saving.load_model`` + one ``predict`` (the target's
-   definition), and also against save + load + one direct call (stricter: a direct
-   call skips the tracing that ``predict`` pays for).
+   definition).
 """
 
 from __future__ import annotations
@@ -63,17 +62,13 @@ def probe(model: Any) -> Any:
     return rng.standard_normal(shape).astype("float32")
 
 
-def save_load_call(model: Any, x: Any, directory: str, predict: bool = False) -> None:
-    """The bare-hands validation: save, load, run once (with predict, or a direct call)."""
+def save_load_predict(model: Any, x: Any, directory: str) -> None:
+    """The bare-hands validation: save, load, predict once."""
     import keras
 
     path = os.path.join(directory, "bench.keras")
     model.save(path)
-    loaded = keras.saving.load_model(path)
-    if predict:
-        loaded.predict(x, verbose=0)
-    else:
-        keras.ops.convert_to_numpy(loaded(x, training=False))
+    keras.saving.load_model(path).predict(x, verbose=0)
 
 
 def run_case(key: str, quick: bool, pairs: int, validation_pairs: int) -> dict[str, Any]:
@@ -142,7 +137,6 @@ def _validation(model: Any, rule: str, run_a: Any, label: str, triples: int) -> 
     none_s: list[float] = []
     full_s: list[float] = []
     full_stages: list[dict[str, float]] = []
-    bare_s: list[float] = []
     bare_predict_s: list[float] = []
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="keras-rewrite-bench-") as tmp:
@@ -155,25 +149,19 @@ def _validation(model: Any, rule: str, run_a: Any, label: str, triples: int) -> 
             if not result.report.passed:
                 failures.append(str(result.report.validation))
             del result
-            bare_predict_s.append(timed(lambda: save_load_call(model, x, tmp, predict=True))[0])
-            bare_s.append(timed(lambda: save_load_call(model, x, tmp))[0])
+            bare_predict_s.append(timed(lambda: save_load_predict(model, x, tmp))[0])
     costs = [f - n for f, n in zip(full_s, none_s)]
     ratios = [c / b for c, b in zip(costs, bare_predict_s)]
-    call_ratios = [c / b for c, b in zip(costs, bare_s)]
     return {
         "none_s": none_s,
         "full_s": full_s,
         "cost_s": costs,
         "save_load_predict_s": bare_predict_s,
-        "save_load_call_s": bare_s,
         "ratios": ratios,
-        "call_ratios": call_ratios,
         "median_cost_s": statistics.median(costs),
         "median_save_load_predict_s": statistics.median(bare_predict_s),
-        "median_save_load_call_s": statistics.median(bare_s),
         "median_ratio": statistics.median(ratios),
         "ratio_range": summary(ratios),
-        "median_call_ratio": statistics.median(call_ratios),
         "full_stages_median_s": stage_medians(full_s, full_stages),
         "failures": failures,
         "probe_batch": PROBE_BATCH,
@@ -239,9 +227,9 @@ def render(cases: list[dict[str, Any]], speed_limit: float, plan_limit: float, v
         parts += [
             "",
             f"Validation cost  (full - none) / (save + load_model + one predict, batch {PROBE_BATCH}) "
-            f"(target on keras.applications models: <= {validation_limit}x); last column: against save + load + one call",
+            f"(target on keras.applications models: <= {validation_limit}x)",
             table(
-                ["model", "none", "full", "full - none", "save+load+predict", "ratio", "min", "max", "target", "save+load+call", "ratio"],
+                ["model", "none", "full", "full - none", "save+load+predict", "ratio", "min", "max", "target"],
                 [
                     [
                         c["model"],
@@ -253,8 +241,6 @@ def render(cases: list[dict[str, Any]], speed_limit: float, plan_limit: float, v
                         f"{c['validation']['ratio_range']['min']:.2f}x",
                         f"{c['validation']['ratio_range']['max']:.2f}x",
                         mark(c, c["validation"]["median_ratio"] <= validation_limit),
-                        f"{c['validation']['median_save_load_call_s']:.2f} s",
-                        f"{c['validation']['median_call_ratio']:.2f}x",
                     ]
                     for c in validated
                 ],

@@ -8,7 +8,7 @@ Sections, in the order they run (`--only` picks some):
     memory    peak RSS of a rewrite in a fresh process
     parser    one rule file of 10,000 statements, parse + check
     check     `keras-rewrite check` on 200 files in a fresh process (benchmarks.check_speed)
-    variants  50 variants of MobileNetV2 (benchmarks.variants, run as it is)
+    variants  20 variants of MobileNetV2 (benchmarks.variants --variants 20, run as it is)
 
 The run ends with every design target, its measured value and whether it was met;
 the raw figures go to a JSON file and, with `--docs`, the tables go into
@@ -44,6 +44,8 @@ TARGET_PARSE_S = 1.0  # 10,000 statements, parse + check
 TARGET_CHECK_S = 2.0  # check of 200 files in a fresh process
 TARGET_VARIANTS = 0.5  # benchmarks.variants, per-variant A/B
 
+VARIANTS = 20  # of benchmarks.variants' 50 (its own default), to keep `make bench` short
+
 SECTIONS = ["speed", "scaling", "memory", "parser", "check", "variants"]
 APPLICATIONS = ["resnet50", "mobilenetv2", "efficientnetb0", "densenet121", "convnexttiny"]
 DEFAULT_MODELS = [*APPLICATIONS, "transformer24"]
@@ -66,7 +68,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"speed section models, from: {', '.join(CASES)}")
     parser.add_argument("--pairs", type=int, default=None, help="timed A/B pairs per model (default 5; 2 with --quick)")
     parser.add_argument("--validation-pairs", type=int, default=None, help="validation triples per model (default 2; 1 with --quick)")
-    parser.add_argument("--sizes", default=None, help="scaling layer counts (default 1000,2000,5000; 20,40,100 with --quick)")
+    parser.add_argument("--sizes", default=None, help="scaling layer counts (default 1000,2000,5000; 10,20,40 with --quick)")
     parser.add_argument("--scaling-pairs", type=int, default=None, help="A/B pairs per scaling size (default 2; 1 with --quick)")
     parser.add_argument("--statements", type=int, default=None, help="parser statements (default 10000; 200 with --quick)")
     parser.add_argument("--quick", action="store_true", help="tiny configurations of every section (a smoke test, seconds)")
@@ -87,7 +89,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.validation_pairs = args.validation_pairs if args.validation_pairs is not None else (1 if q else 2)
     args.scaling_pairs = args.scaling_pairs if args.scaling_pairs is not None else (1 if q else 2)
     args.statements = args.statements if args.statements is not None else (200 if q else 10_000)
-    sizes = args.sizes or ("20,40,100" if q else "1000,2000,5000")
+    sizes = args.sizes or ("10,20,40" if q else "1000,2000,5000")
     args.sizes = [int(s) for s in sizes.split(",") if s.strip()]
     if q:
         args.models = args.models[:1] if args.models != DEFAULT_MODELS else ["resnet50"]
@@ -110,13 +112,9 @@ def section_speed(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def section_scaling(args: argparse.Namespace) -> dict[str, Any]:
-    from benchmarks import inplace, scaling
-    from benchmarks.cases import DEEP_CASE, deep_graph
+    from benchmarks import scaling
 
-    result = scaling.run(args.sizes, args.scaling_pairs)
-    size = args.sizes[len(args.sizes) // 2]
-    result["inplace"] = inplace.measure(deep_graph(size), DEEP_CASE.rule, DEEP_CASE.undo, 3, f"deep{size}")
-    result["inplace_model"] = f"deep{size}"
+    result = scaling.run(args.sizes, args.scaling_pairs, inplace_size=args.sizes[len(args.sizes) // 2])
     if args.plot:
         Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
         scaling.plot(result, args.plot)
@@ -139,7 +137,7 @@ def section_parser(args: argparse.Namespace) -> dict[str, Any]:
 def section_check(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks import check_speed
 
-    return check_speed.run(5 if args.quick else 200)
+    return check_speed.run(5, runs=1) if args.quick else check_speed.run(200)
 
 
 def section_variants(args: argparse.Namespace) -> dict[str, Any]:
@@ -148,7 +146,7 @@ def section_variants(args: argparse.Namespace) -> dict[str, Any]:
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = variants.main(["--quick"] if args.quick else [])
+        code = variants.main(["--quick"] if args.quick else ["--variants", str(VARIANTS)])
     text = out.getvalue()
     found = re.search(r"A/B per variant\s*:\s*([0-9.]+)", text)
     return {"output": text.strip(), "returncode": code, "median_ratio": float(found.group(1)) if found else None}
@@ -194,12 +192,12 @@ def targets(results: dict[str, Any]) -> list[Target]:
                           TARGET_FLATNESS, "x", ", ".join(f"{r['a_ms_per_layer']:.2f}" for r in rows) + " ms/layer", "scaling"))
     memory = sec.get("memory")
     if memory is not None:
-        a_rows = [r for r in memory.get("rows", []) if r["side"] == "a"]
+        a_rows = [r for r in memory.get("rows", []) if r["side"] == "a" and r["ratio"] is not None]
         worst_row = max(a_rows, key=lambda r: r["ratio"]) if a_rows else None
         out.append(Target("peak memory / (original + rewritten)", worst_row["ratio"] if worst_row else None, TARGET_MEMORY, "x",
                           f"worst of {len(a_rows)}: {worst_row['model']}" if worst_row else memory.get("skipped", ""), "memory"))
     inplace = [(c["model"], c["inplace"]) for c in speed if "inplace" in c]
-    if scaling and "inplace" in scaling:
+    if scaling and scaling.get("inplace"):
         inplace.append((scaling["inplace_model"], scaling["inplace"]))
     judged = [(m, r) for m, r in inplace if r["judged"]]
     if inplace:
@@ -251,7 +249,8 @@ def render(results: dict[str, Any]) -> str:
         parts += ["", scaling.render(sec["scaling"], TARGET_FLATNESS)]
         if "plot" in sec["scaling"]:
             parts.append(f"  plot: {sec['scaling']['plot']}")
-        ip_rows.append((sec["scaling"]["inplace_model"], sec["scaling"]["inplace"]))
+        if sec["scaling"].get("inplace"):
+            ip_rows.append((sec["scaling"]["inplace_model"], sec["scaling"]["inplace"]))
     if ip_rows:
         parts += ["", inplace.render(ip_rows, TARGET_INPLACE_MS)]
     if "memory" in sec:
