@@ -25,6 +25,10 @@ class Case:
     """Whether the hand-written clone function edits this layer (given its config)."""
     edit: dict[str, Any]
     """The fields the edit sets on a selected layer."""
+    undo: str = ""
+    """A rule that puts the edited fields back (for in-place runs on the same model)."""
+    application: bool = True
+    """A keras.applications model (the speed and validation targets are stated for those)."""
 
     def clone_function(self) -> tuple[Callable[[Any], Any], list[str]]:
         """A clone function for `clone_model`, and the list it appends edited layer names to."""
@@ -81,6 +85,18 @@ def _predictions(layer: Any, config: dict[str, Any]) -> bool:
     return isinstance(layer, keras.layers.Dense) and layer.name == "predictions"
 
 
+def _gelu_activation(layer: Any, config: dict[str, Any]) -> bool:
+    import keras
+
+    return isinstance(layer, keras.layers.Activation) and config.get("activation") == "gelu"
+
+
+def _relu_dense(layer: Any, config: dict[str, Any]) -> bool:
+    import keras
+
+    return isinstance(layer, keras.layers.Dense) and config.get("activation") == "relu"
+
+
 # ------------------------------------------------------------------ models
 
 
@@ -102,6 +118,47 @@ def tiny_model() -> Any:
     return keras.Model(inputs, outputs, name="tiny")
 
 
+def transformer_stack(blocks: int = 24, seq: int = 32, width: int = 64, heads: int = 4) -> Any:
+    """A transformer encoder built from Keras layers: per block, self-attention, a residual
+    Add and LayerNormalization, then a two-layer ReLU feed-forward with its own residual."""
+    import keras
+
+    inputs = keras.Input((seq, width), name="tokens")
+    x = inputs
+    for i in range(blocks):
+        a = keras.layers.MultiHeadAttention(heads, width // heads, name=f"block{i}_mha")(x, x)
+        x = keras.layers.LayerNormalization(name=f"block{i}_ln1")(keras.layers.Add(name=f"block{i}_res1")([x, a]))
+        f = keras.layers.Dense(2 * width, activation="relu", name=f"block{i}_ff1")(x)
+        f = keras.layers.Dense(width, name=f"block{i}_ff2")(f)
+        x = keras.layers.LayerNormalization(name=f"block{i}_ln2")(keras.layers.Add(name=f"block{i}_res2")([x, f]))
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=f"transformer{blocks}")
+
+
+def deep_graph(layers: int, width: int = 4) -> Any:
+    """A synthetic residual chain of about `layers` layers: Dense(relu) + Add per block,
+    every Add joining the block's input (a skip connection), and every 10th block also
+    adding the output of the block 10 back (a long skip). Narrow, so it builds quickly."""
+    import keras
+
+    inputs = keras.Input((width,), name="x")
+    h = inputs
+    checkpoints = [h]
+    for i in range((layers - 2) // 2):
+        f = keras.layers.Dense(width, activation="relu", name=f"fc{i}")(h)
+        joined = [h, f] if i % 10 or i == 0 else [h, f, checkpoints[-1]]
+        h = keras.layers.Add(name=f"add{i}")(joined)
+        if i % 10 == 0:
+            checkpoints.append(h)
+    outputs = keras.layers.Dense(2, name="head")(h)
+    return keras.Model(inputs, outputs, name=f"deep{layers}")
+
+
+def tiny_transformer() -> Any:
+    return transformer_stack(blocks=2, seq=8, width=16, heads=2)
+
+
 def _application(name: str) -> Callable[[], Any]:
     def build() -> Any:
         import keras
@@ -117,6 +174,7 @@ CASES: dict[str, Case] = {
         key="resnet50",
         build=_application("ResNet50"),
         rule="Activation[activation = relu].activation := gelu",
+        undo='Activation[activation = gelu].activation := relu',
         selects=_relu_activation,
         edit={"activation": "gelu"},
     ),
@@ -124,6 +182,7 @@ CASES: dict[str, Case] = {
         key="mobilenetv2",
         build=_application("MobileNetV2"),
         rule='Dense[name = "predictions"].activation := linear',
+        undo='Dense[name = "predictions"].activation := softmax',
         selects=_predictions,
         edit={"activation": "linear"},
     ),
@@ -131,7 +190,46 @@ CASES: dict[str, Case] = {
         key="efficientnetb0",
         build=_application("EfficientNetB0"),
         rule="(Conv2D | DepthwiseConv2D | Activation)[activation = swish].activation := gelu",
+        undo='(Conv2D | DepthwiseConv2D | Activation)[activation = gelu].activation := swish',
         selects=_swish_layer,
         edit={"activation": "gelu"},
     ),
+    "densenet121": Case(
+        key="densenet121",
+        build=_application("DenseNet121"),
+        rule="Activation[activation = relu].activation := gelu",
+        undo='Activation[activation = gelu].activation := relu',
+        selects=_relu_activation,
+        edit={"activation": "gelu"},
+    ),
+    "convnexttiny": Case(
+        key="convnexttiny",
+        build=_application("ConvNeXtTiny"),
+        rule="Activation[activation = gelu].activation := relu",
+        undo='Activation[activation = relu].activation := gelu',
+        selects=_gelu_activation,
+        edit={"activation": "relu"},
+    ),
+    "transformer24": Case(
+        key="transformer24",
+        build=transformer_stack,
+        rule="Dense[activation = relu].activation := gelu",
+        undo='Dense[activation = gelu].activation := relu',
+        selects=_relu_dense,
+        edit={"activation": "gelu"},
+        application=False,
+    ),
 }
+
+DEEP_RULE = "Dense[activation = relu].activation := gelu"
+"""The rule of the scaling benchmark: half the layers of a deep graph change."""
+
+DEEP_CASE = Case(
+    key="deep",
+    build=lambda: None,
+    rule=DEEP_RULE,
+    undo="Dense[activation = gelu].activation := relu",
+    selects=_relu_dense,
+    edit={"activation": "gelu"},
+    application=False,
+)

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 TARGET_SECONDS = 2.0
 
@@ -45,32 +46,45 @@ def write_files(folder: Path, count: int) -> list[Path]:
     return files
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.check_speed")
-    parser.add_argument("--files", type=int, default=200)
-    args = parser.parse_args(argv)
+def run(count: int, runs: int = 3) -> dict[str, Any]:
+    """`keras-rewrite check` on `count` generated files in a fresh process, `runs` times."""
     with tempfile.TemporaryDirectory(prefix="keras-rewrite-check-") as tmp:
-        files = write_files(Path(tmp), args.files)
+        files = write_files(Path(tmp), count)
         code = (
             "import sys; from rewrite.cli import main; rc = main(['check', *sys.argv[1:]]); "
             "heavy = [m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules]; "
             "print('HEAVY', heavy); sys.exit(rc)"
         )
-        runs = []
-        for _ in range(3):
+        times = []
+        for _ in range(runs):
             start = time.perf_counter()
             proc = subprocess.run([sys.executable, "-c", code, *map(str, files)], capture_output=True, text=True)
-            runs.append(time.perf_counter() - start)
+            times.append(time.perf_counter() - start)
         lines = proc.stdout.strip().splitlines()
         summary = next((line for line in lines if "file(s) checked" in line), "")
         heavy = next((line for line in lines if line.startswith("HEAVY")), "")
-    best = min(runs)
-    met = best < TARGET_SECONDS and proc.returncode == 0 and heavy == "HEAVY []"
-    print(f"check on {args.files} rule files, fresh process: best {best:.2f} s of {len(runs)} ({', '.join(f'{r:.2f}' for r in runs)})")
-    print(f"  {summary}")
-    print(f"  modules imported: {heavy}")
-    print(f"  target < {TARGET_SECONDS:.0f} s without TensorFlow: {'met' if met else 'NOT met'}")
-    return 0 if proc.returncode == 0 else 1
+    best = min(times)
+    return {
+        "files": count,
+        "runs_s": times,
+        "best_s": best,
+        "summary": summary,
+        "heavy": heavy,
+        "returncode": proc.returncode,
+        "met": best < TARGET_SECONDS and proc.returncode == 0 and heavy == "HEAVY []",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.check_speed")
+    parser.add_argument("--files", type=int, default=200)
+    args = parser.parse_args(argv)
+    r = run(args.files)
+    print(f"check on {args.files} rule files, fresh process: best {r['best_s']:.2f} s of {len(r['runs_s'])} ({', '.join(f'{t:.2f}' for t in r['runs_s'])})")
+    print(f"  {r['summary']}")
+    print(f"  modules imported: {r['heavy']}")
+    print(f"  target < {TARGET_SECONDS:.0f} s without TensorFlow: {'met' if r['met'] else 'NOT met'}")
+    return 0 if r["returncode"] == 0 else 1
 
 
 if __name__ == "__main__":

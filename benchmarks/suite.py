@@ -1,37 +1,60 @@
-"""Timing harness: alternating runs, medians and ratios, a table and optional JSON.
+"""Every benchmark from one entry point: `python -m benchmarks` (`make bench`).
 
-Three measurements per model (built once and reused for every run):
+Sections, in the order they run (`--only` picks some):
 
-1. speed: A = ``rewrite.apply(model, rule, validate="none")`` against B = the
-   hand-written ``clone_model`` + ``set_weights`` loop (benchmarks.cases.baseline),
-   run alternately A B A B ... after one untimed warm-up of each;
-2. planning share: ``rewrite.plan(model, rule)`` time over the median A time;
-3. validation cost: ``validate="full"`` minus ``validate="none"`` time, against a
-   bare ``model.save`` + ``keras.saving.load_model`` + one ``predict`` (the target's
-   definition), and also against save + load + one direct call (stricter: a direct
-   call skips the tracing that ``predict`` pays for).
+    speed     whole models (keras.applications, a transformer stack): rewrite vs by hand,
+              planning share, validation cost, in-place time per changed layer
+    scaling   synthetic residual chains of 1,000 / 2,000 / 5,000 layers; the scaling plot
+    memory    peak RSS of a rewrite in a fresh process
+    parser    one rule file of 10,000 statements, parse + check
+    check     `keras-rewrite check` on 200 files in a fresh process (benchmarks.check_speed)
+    variants  20 variants of MobileNetV2 (benchmarks.variants --variants 20, run as it is)
+
+The run ends with every design target, its measured value and whether it was met;
+the raw figures go to a JSON file and, with `--docs`, the tables go into
+docs/benchmarks.md between its `results` markers. Timings are never asserted: the
+test suite runs `--quick` (tiny configurations of every section) to keep this
+script working.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
+import contextlib
+import io
 import json
-import os
-import platform
-import statistics
+import re
 import sys
-import tempfile
 import time
+import traceback
 from collections.abc import Callable
-from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
+from benchmarks.harness import Target, loadavg, log, meta, table, timed, verdict
+
 # Design targets (docs/benchmarks.md).
-TARGET_SPEED_RATIO = 0.6  # median A/B
+TARGET_SPEED_RATIO = 0.6  # median A/B, keras.applications models
 TARGET_PLAN_SHARE = 0.05  # plan time / median A time
 TARGET_VALIDATION_RATIO = 1.2  # (full - none) / (save + load + predict)
-PROBE_BATCH = 4
+TARGET_FLATNESS = 1.5  # largest / smallest time per layer, 1,000 to 5,000 layers
+TARGET_MEMORY = 1.1  # peak / (original + rewritten)
+TARGET_INPLACE_MS = 1.0  # ms per changed layer
+TARGET_PARSE_S = 1.0  # 10,000 statements, parse + check
+TARGET_CHECK_S = 2.0  # check of 200 files in a fresh process
+TARGET_VARIANTS = 0.5  # benchmarks.variants, per-variant A/B
+
+VARIANTS = 20  # of benchmarks.variants' 50 (its own default), to keep `make bench` short
+
+SECTIONS = ["speed", "scaling", "memory", "parser", "check", "variants"]
+APPLICATIONS = ["resnet50", "mobilenetv2", "efficientnetb0", "densenet121", "convnexttiny"]
+DEFAULT_MODELS = [*APPLICATIONS, "transformer24"]
+MEMORY_MODELS = ["resnet50", "efficientnetb0"]
+
+RESULTS_BEGIN = "<!-- results:begin (written by python -m benchmarks --docs) -->"
+RESULTS_END = "<!-- results:end -->"
+
+_timed = timed  # benchmarks.variants imports it from here
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -39,481 +62,300 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Time keras-rewrite against a hand-written clone_model baseline.",
+        description="Run every keras-rewrite benchmark and print each design target with its verdict.",
     )
-    parser.add_argument(
-        "--models",
-        default=",".join(CASES),
-        help=f"comma-separated, from: {', '.join(CASES)} (default: all)",
-    )
-    parser.add_argument(
-        "--pairs",
-        type=int,
-        default=None,
-        help="timed A/B pairs per model (default 5; 2 with --quick)",
-    )
-    parser.add_argument(
-        "--validation-pairs",
-        type=int,
-        default=None,
-        help="timed (none, full, save/load) triples per model (default 2; 1 with --quick)",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="a tiny functional model instead of keras.applications (a smoke test, seconds)",
-    )
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections from: {', '.join(SECTIONS)}")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"speed section models, from: {', '.join(CASES)}")
+    parser.add_argument("--pairs", type=int, default=None, help="timed A/B pairs per model (default 5; 2 with --quick)")
+    parser.add_argument("--validation-pairs", type=int, default=None, help="validation triples per model (default 2; 1 with --quick)")
+    parser.add_argument("--sizes", default=None, help="scaling layer counts (default 1000,2000,5000; 10,20,40 with --quick)")
+    parser.add_argument("--scaling-pairs", type=int, default=None, help="A/B pairs per scaling size (default 2; 1 with --quick)")
+    parser.add_argument("--statements", type=int, default=None, help="parser statements (default 10000; 200 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="tiny configurations of every section (a smoke test, seconds)")
+    parser.add_argument("--json", metavar="PATH", help="write the raw results as JSON (default benchmarks/results.json without --quick)")
+    parser.add_argument("--docs", metavar="PATH", help="write the result tables into this markdown file, between its markers")
+    parser.add_argument("--plot", metavar="PATH", help="the scaling plot (default docs/img/scaling.png without --quick)")
     args = parser.parse_args(argv)
-    keys = [k.strip().lower() for k in args.models.split(",") if k.strip()]
-    unknown = [k for k in keys if k not in CASES]
-    if unknown or not keys:
-        parser.error(
-            f"--models: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(CASES)}"
-        )
-    args.models = keys
-    if args.pairs is None:
-        args.pairs = 2 if args.quick else 5
-    if args.validation_pairs is None:
-        args.validation_pairs = 1 if args.quick else 2
-    if args.pairs < 1 or args.validation_pairs < 0:
-        parser.error("--pairs must be >= 1 and --validation-pairs >= 0")
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in args.only if s not in SECTIONS]
+    if unknown or not args.only:
+        parser.error(f"--only: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(SECTIONS)}")
+    args.models = [k.strip().lower() for k in args.models.split(",") if k.strip()]
+    unknown = [k for k in args.models if k not in CASES]
+    if unknown or not args.models:
+        parser.error(f"--models: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(CASES)}")
+    q = args.quick
+    args.pairs = args.pairs if args.pairs is not None else (2 if q else 5)
+    args.validation_pairs = args.validation_pairs if args.validation_pairs is not None else (1 if q else 2)
+    args.scaling_pairs = args.scaling_pairs if args.scaling_pairs is not None else (1 if q else 2)
+    args.statements = args.statements if args.statements is not None else (200 if q else 10_000)
+    sizes = args.sizes or ("10,20,40" if q else "1000,2000,5000")
+    args.sizes = [int(s) for s in sizes.split(",") if s.strip()]
+    if q:
+        args.models = args.models[:1] if args.models != DEFAULT_MODELS else ["resnet50"]
+    if args.pairs < 1 or args.validation_pairs < 0 or args.scaling_pairs < 1 or len(args.sizes) < 2:
+        parser.error("--pairs and --scaling-pairs must be >= 1, --validation-pairs >= 0, --sizes at least two")
+    if args.json is None and not q:
+        args.json = "benchmarks/results.json"
+    if args.plot is None and not q:
+        args.plot = "docs/img/scaling.png"
     return args
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    gc.collect()  # outside the timed region: each run leaves a whole model behind
-    start = time.perf_counter()
-    value = fn()
-    return time.perf_counter() - start, value
+# ------------------------------------------------------------------ sections
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def section_speed(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks import speed
+
+    return {"cases": [speed.run_case(key, args.quick, args.pairs, args.validation_pairs) for key in args.models]}
 
 
-# ------------------------------------------------------------------ equivalence
+def section_scaling(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks import scaling
+
+    result = scaling.run(args.sizes, args.scaling_pairs, inplace_size=args.sizes[len(args.sizes) // 2])
+    if args.plot:
+        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+        scaling.plot(result, args.plot)
+        result["plot"] = args.plot
+    return result
 
 
-def _compare(a_model: Any, b_model: Any) -> list[str]:
-    """Differences between the rewritten (A) and hand-written (B) models; [] when they agree."""
-    import numpy as np
+def section_memory(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks import memory
 
-    problems: list[str] = []
-    a_layers = {
-        layer.name: layer for layer in a_model.layers if type(layer).__name__ != "InputLayer"
-    }
-    b_layers = {
-        layer.name: layer for layer in b_model.layers if type(layer).__name__ != "InputLayer"
-    }
-    if set(a_layers) != set(b_layers):
-        problems.append(f"layer names differ: {sorted(set(a_layers) ^ set(b_layers))[:5]}")
-    for name in sorted(set(a_layers) & set(b_layers)):
-        a, b = a_layers[name], b_layers[name]
-        if a.get_config() != b.get_config():
-            problems.append(f"config of `{name}` differs")
-        aw, bw = a.get_weights(), b.get_weights()
-        if len(aw) != len(bw) or not all(np.array_equal(x, y) for x, y in zip(aw, bw)):
-            problems.append(f"weights of `{name}` differ")
-    return problems
+    return memory.run(["resnet50"] if args.quick else MEMORY_MODELS, args.quick)
 
 
-# ------------------------------------------------------------------ one model
+def section_parser(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks import parser_speed
+
+    return parser_speed.run(args.statements, 3)
 
 
-def _stage_medians(totals: list[float], stages: list[dict[str, float]]) -> dict[str, float]:
-    """Median seconds per stage of report.timings; `other` is the rest of the total."""
-    names = sorted({name for s in stages for name in s})
-    medians = {name: statistics.median(s.get(name, 0.0) for s in stages) for name in names}
-    medians["other"] = statistics.median(t - sum(s.values()) for t, s in zip(totals, stages))
-    return medians
+def section_check(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks import check_speed
+
+    return check_speed.run(5, runs=1) if args.quick else check_speed.run(200)
 
 
-def _probe(model: Any) -> Any:
-    import numpy as np
+def section_variants(args: argparse.Namespace) -> dict[str, Any]:
+    """benchmarks.variants as it is (its own module); its lines are kept and its ratio read."""
+    from benchmarks import variants
 
-    rng = np.random.default_rng(0)
-    shape = tuple(PROBE_BATCH if d is None else d for d in model.input.shape)
-    return rng.standard_normal(shape).astype("float32")
-
-
-def _save_load_call(model: Any, x: Any, directory: str, predict: bool = False) -> None:
-    """The bare-hands validation: save, load, run once (with predict, or a direct call)."""
-    import keras
-
-    path = os.path.join(directory, "bench.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    if predict:
-        loaded.predict(x, verbose=0)
-    else:
-        keras.ops.convert_to_numpy(loaded(x, training=False))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = variants.main(["--quick"] if args.quick else ["--variants", str(VARIANTS)])
+    text = out.getvalue()
+    found = re.search(r"A/B per variant\s*:\s*([0-9.]+)", text)
+    return {"output": text.strip(), "returncode": code, "median_ratio": float(found.group(1)) if found else None}
 
 
-def run_case(key: str, quick: bool, pairs: int, validation_pairs: int) -> dict[str, Any]:
-    import keras
+RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "speed": section_speed,
+    "scaling": section_scaling,
+    "memory": section_memory,
+    "parser": section_parser,
+    "check": section_check,
+    "variants": section_variants,
+}
 
-    import rewrite
-    from benchmarks.cases import CASES, baseline, tiny_model
 
-    case = CASES[key]
-    label = f"tiny[{key}]" if quick else key
-    build = tiny_model if quick else case.build
-    _log(f"[{label}] building the model")
-    build_s, model = _timed(build)
-    out: dict[str, Any] = {
-        "model": label,
-        "keras_model": model.name,
-        "layers": len(model.layers),
-        "params": int(model.count_params()),
-        "rule": case.rule,
-        "build_s": build_s,
-    }
+# ------------------------------------------------------------------ targets
 
-    def run_a() -> Any:
-        return rewrite.apply(model, case.rule, validate="none")
 
-    def run_b() -> Any:
-        return baseline(model, case)
-
-    # warm-up, and a check that A and B build the same model
-    _log(f"[{label}] warm-up and equivalence check")
-    warm_a_s, result = _timed(run_a)
-    warm_b_s, (b_model, edited) = _timed(run_b)
-    out["warmup_a_s"], out["warmup_b_s"] = warm_a_s, warm_b_s
-    out["changed_layers_a"] = len(result.report.changes)
-    out["changed_layers_b"] = len(edited)
-    out["equivalence_problems"] = _compare(result.model, b_model)
-    if out["changed_layers_a"] != out["changed_layers_b"]:
-        out["equivalence_problems"].insert(
-            0, f"A changed {out['changed_layers_a']} layers, B {out['changed_layers_b']}"
-        )
-    del result, b_model
-
-    # 1. speed: A B A B ...
-    times_a: list[float] = []
-    times_b: list[float] = []
-    stages: list[dict[str, float]] = []
-    for i in range(pairs):
-        _log(f"[{label}] pair {i + 1}/{pairs}")
-        t, result = _timed(run_a)
-        times_a.append(t)
-        stages.append(dict(result.report.timings))
-        del result
-        t, _ = _timed(run_b)
-        times_b.append(t)
-    ratios = [a / b for a, b in zip(times_a, times_b)]
-    median_a = statistics.median(times_a)
-    out["speed"] = {
-        "a_s": times_a,
-        "b_s": times_b,
-        "ratios": ratios,
-        "median_a_s": median_a,
-        "median_b_s": statistics.median(times_b),
-        "median_ratio": statistics.median(ratios),
-        "min_ratio": min(ratios),
-        "max_ratio": max(ratios),
-    }
-    out["a_stages_median_s"] = _stage_medians(times_a, stages)
-
-    # 2. matching and planning share
-    _log(f"[{label}] plan")
-    rewrite.plan(model, case.rule)  # warm-up
-    plan_times = [_timed(lambda: rewrite.plan(model, case.rule))[0] for _ in range(pairs)]
-    out["plan"] = {
-        "plan_s": plan_times,
-        "median_plan_s": statistics.median(plan_times),
-        "share": statistics.median(plan_times) / median_a,
-    }
-
-    # 3. validation cost
-    if validation_pairs:
-        x = _probe(model)
-        keras.ops.convert_to_numpy(model(x, training=False))  # warm the kernels for both sides
-        none_s: list[float] = []
-        full_s: list[float] = []
-        full_stages: list[dict[str, float]] = []
-        bare_s: list[float] = []
-        bare_predict_s: list[float] = []
-        with tempfile.TemporaryDirectory(prefix="keras-rewrite-bench-") as tmp:
-            for i in range(validation_pairs):
-                _log(f"[{label}] validation {i + 1}/{validation_pairs}")
-                none_s.append(_timed(run_a)[0])
-                t, result = _timed(lambda: rewrite.apply(model, case.rule, validate="full"))
-                full_s.append(t)
-                full_stages.append(dict(result.report.timings))
-                if not result.report.passed:
-                    out.setdefault("validation_failures", []).append(str(result.report.validation))
-                del result
-                bare_predict_s.append(_timed(lambda: _save_load_call(model, x, tmp, predict=True))[0])
-                bare_s.append(_timed(lambda: _save_load_call(model, x, tmp))[0])
-        costs = [f - n for f, n in zip(full_s, none_s)]
-        val_ratios = [c / b for c, b in zip(costs, bare_predict_s)]
-        call_ratios = [c / b for c, b in zip(costs, bare_s)]
-        out["validation"] = {
-            "none_s": none_s,
-            "full_s": full_s,
-            "save_load_call_s": bare_s,
-            "save_load_predict_s": bare_predict_s,
-            "call_ratios": call_ratios,
-            "median_save_load_predict_s": statistics.median(bare_predict_s),
-            "median_call_ratio": statistics.median(call_ratios),
-            "cost_s": costs,
-            "ratios": val_ratios,
-            "median_cost_s": statistics.median(costs),
-            "median_save_load_call_s": statistics.median(bare_s),
-            "median_ratio": statistics.median(val_ratios),
-            "full_stages_median_s": _stage_medians(full_s, full_stages),
-            "probe_batch": PROBE_BATCH,
-        }
+def targets(results: dict[str, Any]) -> list[Target]:
+    out: list[Target] = []
+    sec = results["sections"]
+    speed = sec.get("speed", {}).get("cases", [])
+    for c in speed:
+        if c["application"]:
+            s = c["speed"]
+            out.append(Target(f"rewrite / by hand, {c['model']}", s["median_ratio"], TARGET_SPEED_RATIO, "x",
+                              f"median of {len(s['ratios'])} pairs, range {s['min_ratio']:.2f}-{s['max_ratio']:.2f}", "speed"))
+    for c in speed:
+        if c["application"] and "validation" in c:
+            v = c["validation"]
+            out.append(Target(f"full validation / save+load+predict, {c['model']}", v["median_ratio"], TARGET_VALIDATION_RATIO, "x",
+                              f"median of {len(v['ratios'])}, range {v['ratio_range']['min']:.2f}-{v['ratio_range']['max']:.2f}", "validation"))
+    shares = [(c["model"], c["plan"]["share"]) for c in speed]
+    shares += [(f"deep{r['size']}", r["plan_share"]) for r in sec.get("scaling", {}).get("rows", [])]
+    if shares:
+        worst = max(shares, key=lambda s: s[1])
+        out.append(Target("parse + check + graph + match + plan / rewrite", worst[1], TARGET_PLAN_SHARE, "%",
+                          f"worst of {len(shares)} models: {worst[0]}", "plan"))
+    scaling = sec.get("scaling")
+    if scaling:
+        rows = scaling["rows"]
+        out.append(Target(f"time per layer, {rows[0]['layers']} to {rows[-1]['layers']} layers (max/min)", scaling["flatness"],
+                          TARGET_FLATNESS, "x", ", ".join(f"{r['a_ms_per_layer']:.2f}" for r in rows) + " ms/layer", "scaling"))
+    memory = sec.get("memory")
+    if memory is not None:
+        a_rows = [r for r in memory.get("rows", []) if r["side"] == "a" and r["ratio"] is not None]
+        worst_row = max(a_rows, key=lambda r: r["ratio"]) if a_rows else None
+        out.append(Target("peak memory / (original + rewritten)", worst_row["ratio"] if worst_row else None, TARGET_MEMORY, "x",
+                          f"worst of {len(a_rows)}: {worst_row['model']}" if worst_row else memory.get("skipped", ""), "memory"))
+    inplace = [(c["model"], c["inplace"]) for c in speed if "inplace" in c]
+    if scaling and scaling.get("inplace"):
+        inplace.append((scaling["inplace_model"], scaling["inplace"]))
+    judged = [(m, r) for m, r in inplace if r["judged"]]
+    if inplace:
+        worst_ip = max(judged, key=lambda x: x[1]["ms_per_changed_layer"]) if judged else None
+        out.append(Target("in place, per changed layer", worst_ip[1]["ms_per_changed_layer"] if worst_ip else None, TARGET_INPLACE_MS, "ms",
+                          f"worst of {len(judged)} models changing >= 20 layers: {worst_ip[0]}" if worst_ip else "no model changes >= 20 layers",
+                          "inplace"))
+    parser = sec.get("parser")
+    if parser:
+        out.append(Target(f"parse + check {parser['statements']:,} statements", parser["median_s"], TARGET_PARSE_S, "s",
+                          f"median of {len(parser['runs_s'])}; first call {parser['first_s']:.2f} s", "parser"))
+    check = sec.get("check")
+    if check:
+        ok_run = check["returncode"] == 0 and check["heavy"] == "HEAVY []"
+        out.append(Target(f"check {check['files']} files, fresh process", check["best_s"] if ok_run else None, TARGET_CHECK_S, "s",
+                          f"best of {len(check['runs_s'])}; TensorFlow not imported" if ok_run else f"failed: {check['summary']} {check['heavy']}",
+                          "check"))
+    variants = sec.get("variants")
+    if variants:
+        out.append(Target("variants: per-variant A/B (benchmarks.variants)", variants["median_ratio"], TARGET_VARIANTS, "x",
+                          "validate='config' per variant", "variants"))
     return out
+
+
+def render_targets(items: list[Target]) -> str:
+    return table(
+        ["target", "measured", "limit", "verdict", "detail"],
+        [[t.name, t.show(t.measured), ("< " if t.unit == "s" else "<= ") + t.show(t.limit), verdict(t.met), t.detail] for t in items],
+    )
 
 
 # ------------------------------------------------------------------ report
 
 
-def _loadavg() -> list[float] | None:
-    """1, 5 and 15 minute load averages: other work on the machine skews every timing."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def _meta() -> dict[str, Any]:
-    import keras
-    import numpy
-
-    meta: dict[str, Any] = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-        "numpy": numpy.__version__,
-    }
-    try:
-        import tensorflow as tf
-
-        meta["tensorflow"] = tf.__version__
-        meta["gpus"] = len(tf.config.list_physical_devices("GPU"))
-    except ImportError:
-        pass
-    try:
-        import rewrite
-
-        meta["keras_rewrite"] = rewrite.__version__
-    except ImportError:
-        pass
-    return meta
-
-
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))
-        )
-    ]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in rows:
-        lines.append(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))
-            )
-        )
-    return "\n".join(lines)
-
-
-def _stage_table(rows: list[tuple[str, dict[str, float]]]) -> str:
-    order = ["graph", "plan", "probe", "materialize", "weights", "inplace", "validate", "evaluate"]
-    present = {name for _, stages in rows for name in stages if name != "other"}
-    names = [n for n in order if n in present] + sorted(present - set(order)) + ["other"]
-    return _table(
-        ["model", *names],
-        [[model, *(f"{stages.get(n, 0.0):.3f}" for n in names)] for model, stages in rows],
-    )
-
-
 def render(results: dict[str, Any]) -> str:
-    cases = results["cases"]
-    opts = results["options"]
+    from benchmarks import inplace, memory, parser_speed, scaling, speed
+
+    sec = results["sections"]
+    m = results["meta"]
     parts = [
-        f"keras-rewrite benchmarks: keras {results['meta']['keras']} ({results['meta']['backend']}), "
-        f"{results['meta']['cpus']} CPUs, {opts['pairs']} A/B pairs, {opts['validation_pairs']} validation pairs",
-        "",
-        "1. Speed  A = rewrite.apply(validate='none'), B = clone_model + set_weights by hand "
-        f"(target: median A/B <= {TARGET_SPEED_RATIO})",
-        _table(
-            [
-                "model",
-                "layers",
-                "A median",
-                "B median",
-                "A/B median",
-                "A/B min",
-                "A/B max",
-                "target",
-            ],
-            [
-                [
-                    c["model"],
-                    str(c["layers"]),
-                    f"{c['speed']['median_a_s']:.3f} s",
-                    f"{c['speed']['median_b_s']:.3f} s",
-                    f"{c['speed']['median_ratio']:.2f}",
-                    f"{c['speed']['min_ratio']:.2f}",
-                    f"{c['speed']['max_ratio']:.2f}",
-                    _verdict(c["speed"]["median_ratio"] <= TARGET_SPEED_RATIO),
-                ]
-                for c in cases
-            ],
-        ),
-        "",
-        "   Where A's time goes (median seconds per stage of report.timings; 'other' = parse, report, rest)",
-        _stage_table([(c["model"], c["a_stages_median_s"]) for c in cases]),
+        f"keras-rewrite benchmarks: keras {m['keras']} ({m['backend']}), {m['cpus']} CPUs"
+        + (" (--quick: tiny configurations, a smoke test; the targets are meant for the full run)" if results["options"]["quick"] else ""),
     ]
-    parts += [
-        "",
-        f"2. Matching and planning share  rewrite.plan / median A (target: <= {TARGET_PLAN_SHARE:.0%})",
-        _table(
-            ["model", "plan median", "A median", "share", "target"],
-            [
-                [
-                    c["model"],
-                    f"{c['plan']['median_plan_s'] * 1000:.1f} ms",
-                    f"{c['speed']['median_a_s']:.3f} s",
-                    f"{c['plan']['share']:.1%}",
-                    _verdict(c["plan"]["share"] <= TARGET_PLAN_SHARE),
-                ]
-                for c in cases
-            ],
-        ),
-    ]
-    with_validation = [c for c in cases if "validation" in c]
-    if with_validation:
-        parts += [
-            "",
-            "3. Validation cost  (validate='full' - validate='none') / (save + load_model + one predict, "
-            f"batch {PROBE_BATCH}) (target: <= {TARGET_VALIDATION_RATIO}x); "
-            "last column: against save + load + one direct call",
-            _table(
-                ["model", "none", "full", "full - none", "save+load+predict", "ratio", "target", "save+load+call", "ratio"],
-                [
-                    [
-                        c["model"],
-                        f"{statistics.median(c['validation']['none_s']):.2f} s",
-                        f"{statistics.median(c['validation']['full_s']):.2f} s",
-                        f"{c['validation']['median_cost_s']:.2f} s",
-                        f"{c['validation']['median_save_load_predict_s']:.2f} s",
-                        f"{c['validation']['median_ratio']:.2f}x",
-                        _verdict(c["validation"]["median_ratio"] <= TARGET_VALIDATION_RATIO),
-                        f"{c['validation']['median_save_load_call_s']:.2f} s",
-                        f"{c['validation']['median_call_ratio']:.2f}x",
-                    ]
-                    for c in with_validation
-                ],
-            ),
-            "",
-            "   Where validate='full' spends its time (median seconds per stage of report.timings)",
-            _stage_table(
-                [(c["model"], c["validation"]["full_stages_median_s"]) for c in with_validation]
-            ),
-        ]
-    parts += ["", "Targets"]
-    if opts["quick"]:
-        parts.append(
-            "  (--quick: a tiny model, a smoke test; the targets are meant for the application models)"
-        )
-    for name, ok in results["targets"].items():
-        parts.append(f"  {name}: {_verdict(ok) if ok is not None else 'not measured'}")
-    problems = [(c["model"], p) for c in cases for p in c["equivalence_problems"]]
-    if problems:
-        parts += ["", "WARNING: A and B did not build the same model:"]
-        parts += [f"  {m}: {p}" for m, p in problems[:20]]
-    else:
-        parts += ["", "A and B built the same model for every case (configs and weights compared)."]
-    for c in cases:
-        for failure in c.get("validation_failures", []):
-            parts.append(f"WARNING: {c['model']}: validate='full' failed: {failure}")
+    if "speed" in sec:
+        cases = sec["speed"]["cases"]
+        parts += ["", speed.render(cases, TARGET_SPEED_RATIO, TARGET_PLAN_SHARE, TARGET_VALIDATION_RATIO)]
+    ip_rows = [(c["model"], c["inplace"]) for c in sec.get("speed", {}).get("cases", []) if "inplace" in c]
+    if "scaling" in sec:
+        parts += ["", scaling.render(sec["scaling"], TARGET_FLATNESS)]
+        if "plot" in sec["scaling"]:
+            parts.append(f"  plot: {sec['scaling']['plot']}")
+        if sec["scaling"].get("inplace"):
+            ip_rows.append((sec["scaling"]["inplace_model"], sec["scaling"]["inplace"]))
+    if ip_rows:
+        parts += ["", inplace.render(ip_rows, TARGET_INPLACE_MS)]
+    if "memory" in sec:
+        parts += ["", memory.render(sec["memory"], TARGET_MEMORY)]
+    if "parser" in sec:
+        parts += ["", parser_speed.render(sec["parser"], TARGET_PARSE_S)]
+    if "check" in sec:
+        c = sec["check"]
+        parts += ["", f"Check  {c['files']} files, fresh process: best {c['best_s']:.2f} s of {', '.join(f'{t:.2f}' for t in c['runs_s'])}; {c['summary']}; {c['heavy']}"]
+    if "variants" in sec:
+        parts += ["", "Variants (benchmarks.variants)", *("  " + line for line in sec["variants"]["output"].splitlines())]
+    parts += ["", "Targets", render_targets(results["target_list"])]
+    parts += ["", *problems(results)]
     return "\n".join(parts)
 
 
+def problems(results: dict[str, Any]) -> list[str]:
+    sec = results["sections"]
+    found = [(c["model"], p) for c in sec.get("speed", {}).get("cases", []) for p in c["equivalence_problems"]]
+    found += [("deep graphs", p) for p in sec.get("scaling", {}).get("equivalence_problems", [])]
+    lines = [f"WARNING: A and B did not build the same model: {m}: {p}" for m, p in found[:20]]
+    if not found and ("speed" in sec or "scaling" in sec):
+        lines.append("A and B built the same model in every comparison (configs and weights compared).")
+    for c in sec.get("speed", {}).get("cases", []):
+        for failure in c.get("validation", {}).get("failures", []):
+            lines.append(f"WARNING: {c['model']}: validate='full' failed: {failure}")
+    if sec.get("parser", {}).get("errors"):
+        lines.append(f"WARNING: the generated rule file has errors: {sec['parser']['errors']}")
+    for error in results["errors"]:
+        lines.append(f"ERROR: {error['section']}: {error['error']}")
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results block of docs/benchmarks.md: versions, the targets, then every table."""
+    m = results["meta"]
+    lines = [
+        f"Recorded {m['date'][:10]} with `make bench` ({results['total_s'] / 60:.1f} minutes): Python {m['python']}, "
+        f"Keras {m['keras']} ({m['backend']} {m.get('tensorflow', '')}), NumPy {m['numpy']}, {m['cpus']} CPUs; "
+        f"load average {m['loadavg_start']} at the start, {m['loadavg_end']} at the end.",
+        "",
+        "| target | measured | limit | verdict | detail |",
+        "|---|---:|---:|---|---|",
+    ]
+    for t in results["target_list"]:
+        lines.append(f"| {t.name} | {t.show(t.measured)} | {t.show(t.limit)} | {verdict(t.met)} | {t.detail} |")
+    lines += ["", "Every table of the run, as printed:", "", "```text", render(results), "```"]
+    if "plot" in results["sections"].get("scaling", {}):
+        lines += ["", "![Rewrite time against layer count](img/scaling.png)"]
+    return "\n".join(lines)
+
+
+def write_docs(path: str, block: str) -> None:
+    doc = Path(path)
+    text = doc.read_text("utf-8")
+    if RESULTS_BEGIN not in text or RESULTS_END not in text:
+        raise SystemExit(f"{path}: no `{RESULTS_BEGIN}` ... `{RESULTS_END}` markers to write between")
+    head, rest = text.split(RESULTS_BEGIN, 1)
+    _, tail = rest.split(RESULTS_END, 1)
+    doc.write_text(f"{head}{RESULTS_BEGIN}\n{block}\n{RESULTS_END}{tail}", "utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
-    load_start = _loadavg()  # before this process does any work
+    load_start = loadavg()  # before this process does any work
     args = _parse_args(argv)
     started = time.perf_counter()
     results: dict[str, Any] = {
-        "meta": {**_meta(), "loadavg_start": load_start},
-        "options": {
-            "models": args.models,
-            "pairs": args.pairs,
-            "validation_pairs": args.validation_pairs,
-            "quick": args.quick,
-        },
-        "targets_definition": {
-            "speed_ratio_max": TARGET_SPEED_RATIO,
-            "plan_share_max": TARGET_PLAN_SHARE,
-            "validation_ratio_max": TARGET_VALIDATION_RATIO,
-        },
-        "cases": [],
+        "meta": {**meta(), "loadavg_start": load_start},
+        "options": {k: v for k, v in vars(args).items()},
+        "sections": {},
+        "section_s": {},
         "errors": [],
     }
-    for key in args.models:
+    for name in args.only:
+        log(f"== {name}")
+        t0 = time.perf_counter()
         try:
-            results["cases"].append(run_case(key, args.quick, args.pairs, args.validation_pairs))
-        except Exception as exc:  # report and go on with the other models
-            import traceback
-
-            _log(f"[{key}] FAILED:\n{traceback.format_exc()}")
-            results["errors"].append(
-                {
-                    "model": key,
-                    "error": f"{type(exc).__name__}: {exc}",
-                    "traceback": traceback.format_exc(),
-                }
-            )
-    cases = results["cases"]
-    validated = [c for c in cases if "validation" in c]
-    results["targets"] = {
-        f"speed: median A/B <= {TARGET_SPEED_RATIO} on every model": all(
-            c["speed"]["median_ratio"] <= TARGET_SPEED_RATIO for c in cases
-        )
-        if cases
-        else None,
-        f"planning share <= {TARGET_PLAN_SHARE:.0%} on every model": all(
-            c["plan"]["share"] <= TARGET_PLAN_SHARE for c in cases
-        )
-        if cases
-        else None,
-        f"validation cost <= {TARGET_VALIDATION_RATIO}x save/load on every model": all(
-            c["validation"]["median_ratio"] <= TARGET_VALIDATION_RATIO for c in validated
-        )
-        if validated
-        else None,
-    }
+            results["sections"][name] = RUNNERS[name](args)
+        except Exception as exc:  # report and go on with the other sections
+            log(f"[{name}] FAILED:\n{traceback.format_exc()}")
+            results["errors"].append({"section": name, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+        results["section_s"][name] = time.perf_counter() - t0
     results["total_s"] = time.perf_counter() - started
-    results["meta"]["loadavg_end"] = _loadavg()
-    if cases:
-        print(render(results))
-    for error in results["errors"]:
-        print(f"\nERROR: {error['model']}: {error['error']}")
-    meta = results["meta"]
-    print(
-        f"\ntotal {results['total_s']:.0f} s; load average (1, 5, 15 min) "
-        f"{meta['loadavg_start']} at start, {meta['loadavg_end']} at end"
-    )
+    results["meta"]["loadavg_end"] = loadavg()
+    results["target_list"] = targets(results)
+    print(render(results))
+    m = results["meta"]
+    print(f"\ntotal {results['total_s']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in results['section_s'].items())}); "
+          f"load average (1, 5, 15 min) {m['loadavg_start']} at start, {m['loadavg_end']} at end")
+    if args.docs:
+        write_docs(args.docs, markdown(results))
+        print(f"tables written to {args.docs}")
     if args.json:
+        data = {**results, "targets": [t.to_json() for t in results.pop("target_list")]}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2)
+            json.dump(data, fh, indent=2, default=str)
             fh.write("\n")
         print(f"results written to {args.json}")
+    sec = results["sections"]
     failed = bool(results["errors"]) or any(
-        c["equivalence_problems"] or c.get("validation_failures") for c in cases
-    )
+        c["equivalence_problems"] or c.get("validation", {}).get("failures") for c in sec.get("speed", {}).get("cases", [])
+    ) or bool(sec.get("scaling", {}).get("equivalence_problems")) or bool(sec.get("parser", {}).get("errors"))
     return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

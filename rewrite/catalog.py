@@ -42,6 +42,11 @@ class Catalog:
         }
         self.activations: list[str] = list(data["activations"])
         self.base_names = {b for c in self.classes.values() for b in c.bases}
+        # Asked once per selector and value in a rule file: computed once here.
+        self._subclasses: dict[str, list[LayerClass]] = {}
+        self._activation_names = {canonical_activation(a) for a in self.activations}
+        self.all_fields = frozenset(f for c in self.classes.values() for f in c.fields)
+        """Every field of every catalogued class."""
 
     def knows(self, class_name: str) -> bool:
         """True for a Keras class or a Keras base class (`Layer`, `BaseConv`...)."""
@@ -49,7 +54,10 @@ class Catalog:
 
     def subclasses(self, class_name: str) -> list[LayerClass]:
         """Every catalogued class that is `class_name` or derives from it."""
-        return [c for c in self.classes.values() if class_name in c.bases]
+        found = self._subclasses.get(class_name)
+        if found is None:
+            found = self._subclasses[class_name] = [c for c in self.classes.values() if class_name in c.bases]
+        return list(found)
 
     def suggest(self, name: str, choices: list[str] | set[str]) -> str | None:
         close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.75)
@@ -59,7 +67,7 @@ class Catalog:
         return close[0]
 
     def is_activation(self, name: str) -> bool:
-        return canonical_activation(name) in {canonical_activation(a) for a in self.activations}
+        return canonical_activation(name) in self._activation_names
 
 
 def canonical_activation(value: object) -> object:

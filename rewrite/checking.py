@@ -42,7 +42,7 @@ class Checker:
     def known_fields(self, class_name: str | None) -> set[str] | None:
         """Fields a selector on `class_name` may name; None when the class is unknown."""
         if class_name is None:
-            return {f for c in self.cat.classes.values() for f in c.fields} | SPECIAL_FIELDS
+            return set(self.cat.all_fields | SPECIAL_FIELDS)
         if not self.cat.knows(class_name):
             return None
         fields: set[str] = set(SPECIAL_FIELDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,25 @@ from rewrite.ruleset import RuleSet
 
 Mode = Literal["clone", "inplace"]
 Validate = Literal["full", "config", "none"]
+
+
+@contextmanager
+def _recursion_room(view: GraphView):
+    """Python stack depth for Keras's graph walks, which recurse once per layer on a path.
+
+    A user's 3,000-layer model was built with a raised recursion limit; cloning,
+    saving and loading it recurse as deep again. The limit is raised (never lowered)
+    for the rewrite and put back after it.
+    """
+    before = sys.getrecursionlimit()
+    needed = 4 * len(view.layers) + 2000
+    if needed > before:
+        sys.setrecursionlimit(needed)
+    try:
+        yield
+    finally:
+        if sys.getrecursionlimit() == needed and needed > before:
+            sys.setrecursionlimit(before)
 
 
 class _Clock:
@@ -164,14 +184,36 @@ def _run(
         raise ValueError(f"mode must be 'clone' or 'inplace'. Received: mode={mode!r}")
     if validate not in ("full", "config", "none"):
         raise ValueError(f"validate must be 'full', 'config' or 'none'. Received: validate={validate!r}")
-    from rewrite import validation as v
-
     clock = _Clock(progress)
     if prepared is not None and (prepared.model is not model or mode != "clone"):
         prepared = None  # in place, the model changes under the cache
     view, plan = prepare(ruleset, model, params, strict, clock, prepared)
     if plan.problems:
         raise MatchError("the rules did not match as required:\n" + "\n".join(plan.problems))
+    with _recursion_room(view):
+        return _execute(
+            ruleset, model, view, plan, clock, mode, validate, probe, evaluate, custom_objects, safe_mode, prepared, progress
+        )
+
+
+def _execute(
+    ruleset: RuleSet,
+    model: Any,
+    view: GraphView,
+    plan: Plan,
+    clock: _Clock,
+    mode: Mode,
+    validate: Validate,
+    probe: Any,
+    evaluate: tuple[Any, Any] | None,
+    custom_objects: dict[str, Any] | None,
+    safe_mode: bool,
+    prepared: Prepared | None,
+    progress: Progress | None,
+) -> RewriteResult:
+    """Everything after planning, with room on the stack for Keras's graph walks."""
+    from rewrite import validation as v
+
     probing = validate == "full" or bool(plan.expect_outputs) or evaluate is not None
     if progress is not None:
         progress.expect(_count_steps(mode, validate, probing, evaluate is not None) - 2)  # graph and plan are done

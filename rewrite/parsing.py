@@ -24,6 +24,7 @@ from lark.exceptions import (
 )
 
 from rewrite import ast
+from rewrite._lalr import Driver
 from rewrite.errors import RuleSyntaxError
 
 GRAMMAR_FILE = "rules.lark"
@@ -47,6 +48,12 @@ def parser() -> Lark:
         propagate_positions=True,
         maybe_placeholders=False,
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _driver() -> Driver | None:
+    """The fast driver over the parser's tables (None: Lark's loop only)."""
+    return Driver.of(parser(), ToAst)
 
 
 def _unquote(token: str) -> str:
@@ -536,8 +543,11 @@ def _too_deep(tree: Any) -> Any:
     return None
 
 
-def parse(text: str, file: str = "<string>") -> ast.RuleFile:
+def parse(text: str, file: str = "<string>", fast: bool = True) -> ast.RuleFile:
     """Parse rule text into a :class:`~rewrite.ast.RuleFile`.
+
+    `fast=False` uses Lark's own loop and parse tree only (the fast driver in
+    rewrite._lalr builds the same AST in one pass; the tests compare the two).
 
     >>> parse('Dense.activation := tanh').body[0].field
     'activation'
@@ -548,6 +558,12 @@ def parse(text: str, file: str = "<string>") -> ast.RuleFile:
             file, 1, 1, "", label="too long",
         )
     source = _normalize(text)
+    driver = _driver() if fast else None
+    if driver is not None:
+        # One pass over valid text; anything else is parsed again below, where Lark reports it.
+        parsed = driver.run(source, ToAst(file, source), MAX_DEPTH)
+        if isinstance(parsed, ast.RuleFile):
+            return parsed
     try:
         tree = parser().parse(source)
     except UnexpectedInput as exc:

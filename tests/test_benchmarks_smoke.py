@@ -1,33 +1,36 @@
-"""The benchmark script still runs (a tiny model); its timings are never asserted."""
+"""Every benchmark still runs (tiny configurations); its timings are never asserted."""
 
 from __future__ import annotations
 
 import json
 
-from benchmarks.suite import main
+from benchmarks.suite import SECTIONS, main
 
 
-def test_quick_benchmark_runs_and_writes_json(tmp_path, capsys):
+def test_quick_run_exercises_every_benchmark_and_writes_json_and_docs(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["--quick", "--models", "resnet50", "--json", str(out)]) == 0
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\n<!-- results:begin (written by python -m benchmarks --docs) -->\nold\n<!-- results:end -->\n\nafter\n")
+    plot = tmp_path / "scaling.png"
+    assert main(["--quick", "--json", str(out), "--docs", str(docs), "--plot", str(plot)]) == 0
     data = json.loads(out.read_text())
-    (case,) = data["cases"]
+    assert data["errors"] == []
+    assert set(data["sections"]) == set(SECTIONS)
+    (case,) = data["sections"]["speed"]["cases"]
     assert case["changed_layers_a"] == case["changed_layers_b"] > 0
     assert case["equivalence_problems"] == []
-    assert len(case["speed"]["ratios"]) == 2
-    assert "Targets" in capsys.readouterr().out
-
-
-def test_check_speed_benchmark_runs(capsys):
-    from benchmarks.check_speed import main as check_main
-
-    assert check_main(["--files", "5"]) == 0
-    out = capsys.readouterr().out
-    assert "5 file(s) checked: 0 error(s)" in out and "HEAVY []" in out
-
-
-def test_variants_benchmark_runs(capsys):
-    from benchmarks.variants import main as variants_main
-
-    assert variants_main(["--quick"]) == 0
-    assert "4 variants (4 distinct plans)" in capsys.readouterr().out
+    assert len(case["speed"]["ratios"]) == 2 and case["validation"]["failures"] == []
+    assert case["inplace"]["changed_layers"] == case["changed_layers_a"]
+    scaling = data["sections"]["scaling"]
+    assert [r["size"] for r in scaling["rows"]] == [10, 20, 40] and scaling["equivalence_problems"] == []
+    assert data["sections"]["memory"]["rows"][0]["peak"] > 0
+    assert data["sections"]["parser"]["statements"] == 200 and data["sections"]["parser"]["errors"] == []
+    assert "HEAVY []" in data["sections"]["check"]["heavy"]
+    assert data["sections"]["variants"]["median_ratio"] is not None
+    sections = {t["section"] for t in data["targets"]}
+    assert {"speed", "validation", "plan", "scaling", "memory", "inplace", "parser", "check", "variants"} <= sections
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    text = docs.read_text()
+    assert "old" not in text and text.endswith("<!-- results:end -->\n\nafter\n") and "| target |" in text
+    printed = capsys.readouterr().out
+    assert "Targets" in printed and "met" in printed

@@ -124,3 +124,58 @@ def test_unlabelled_error_still_has_location_and_expectation():
         parse("param = 3", "p.rw")
     assert info.value.label is None
     assert "p.rw:1:7" in str(info.value) and "expected" in str(info.value)
+
+
+# ------------------------------------------------------------ the fast driver
+
+_TRICKY = [
+    "",
+    "\n\n# only a comment\n",
+    "Dense.units := 3; Dense.units := 4;",
+    'Dense[name ~ "a*"].activation := tanh  # trailing comment',
+    "Dense[units > 3,].units := @units * (2 + 3) // -1",
+    "Dense.units := \\\n    4",
+    "rule r-1 {\n}\nrule r-2 \"d\" { Dense.units := 1 ; expect matches >= 0 }",
+    "param p = (1, 2) in [(1, 2), (3, 4)]\nConv2D.kernel_size := $p",
+    "param r = 0.1 in range(0.0, 0.5, step=0.1)\nDropout.rate := $r",
+    "insert Dropout(0.1, name=\"d\") before Dense[name in [\"a\", 'b']]",
+    "replace c:Conv2D -> bn:BatchNormalization with Conv2D(@c.filters, 3)",
+    "wrap LSTM in Bidirectional(merge_mode=concat)",
+    "delete (Dropout | GaussianNoise)[rate not in [0.5]]",
+    "*[name !~ /^keep_\\d+$/i, index < 10].trainable := false",
+    "Dense.name := \"x\" + @name\nrule delete { delete Dropout }",
+    'use "other.rw"\nDense.units := ((((1))))',
+    "Dense.activation := none\nDense.use_bias := true\nDense.units := 1e3",
+    'Dense[name = "üñí"].units := 1',
+]
+
+
+@pytest.mark.parametrize("text", _TRICKY)
+def test_fast_driver_builds_the_same_ast_as_lark(text):
+    assert parse(text, "t.rw") == parse(text, "t.rw", fast=False)
+
+
+def test_fast_driver_on_the_library_and_a_generated_file():
+    from pathlib import Path
+
+    from benchmarks.parser_speed import rule_file
+
+    for path in sorted(Path("rules").rglob("*.rw")):
+        text = path.read_text()
+        assert parse(text, str(path)) == parse(text, str(path), fast=False), path
+    for text in (FULL, rule_file(300)):
+        assert parse(text) == parse(text, fast=False)
+
+
+def test_fast_driver_is_in_use_and_leaves_errors_to_lark():
+    from rewrite.parsing import _driver
+
+    assert _driver() is not None, "the fast LALR driver did not accept this Lark version"
+    for bad in ["Dense.activation = tanh", "Dense[units > 3", "Dense.units := " + "-" * 200 + "1", "Dense[name ~ /(/].units := 1"]:
+        with pytest.raises(RuleSyntaxError) as fast:
+            parse(bad, "bad.rw")
+        with pytest.raises(RuleSyntaxError) as slow:
+            parse(bad, "bad.rw", fast=False)
+        assert str(fast.value) == str(slow.value)
+        assert (fast.value.line, fast.value.column, fast.value.label) == (slow.value.line, slow.value.column, slow.value.label)
+
