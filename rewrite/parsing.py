@@ -58,7 +58,13 @@ def _driver() -> Driver | None:
 
 def _unquote(token: str) -> str:
     # Strings use Python escapes; literal_eval only ever sees a quoted literal here.
+    # Most strings have no escape at all: their text is the value.
+    if "\\" not in token and "\x00" not in token:
+        return token[1:-1]
     return str(pyast.literal_eval(token))
+
+
+_INT = re.compile(r"\d+")
 
 
 def _lit(token: Any) -> Any:
@@ -67,7 +73,7 @@ def _lit(token: Any) -> Any:
 
 
 def _number(text: str) -> int | float:
-    if re.fullmatch(r"\d+", text):
+    if _INT.fullmatch(text):
         return int(text)
     return float(text)
 

@@ -114,6 +114,7 @@ class _Loader:
     def __init__(self) -> None:
         self.ruleset = RuleSet()
         self.loaded: set[Path] = set()
+        self.rule_ids: set[str] = set()
         self.roots: list[Path] = [Path.cwd().resolve(), library_root().resolve()]
 
     def refusal(self, written: str, target: Path) -> str | None:
@@ -166,9 +167,10 @@ class _Loader:
             rs.params[p.name] = p
         for item in parsed.body:
             if isinstance(item, ast.Rule):
-                if any(r.id == item.id for r in rs.rules):
+                if item.id in self.rule_ids:
                     rs.diagnostics.append(Diagnostic(item.file, item.line, item.column, f"rule id `{item.id}` is used twice; rule ids must be unique", code="duplicate-rule"))
                 rs.rules.append(item)
+                self.rule_ids.add(item.id)
                 for stmt in item.statements:
                     rs.statements.append(CompiledStatement(stmt, item, len(rs.statements)))
             else:
