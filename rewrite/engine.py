@@ -137,6 +137,7 @@ def run(
     before = None
     if validate == "full" or plan.expect_outputs or evaluate is not None:
         with clock.stage("probe"):
+            v.require_runnable(model)
             if probe is None and prepared is not None and prepared.before is not None:
                 probe_x, before = prepared.probe, prepared.before
             else:

@@ -237,6 +237,16 @@ def test_text_vectorization_vocabulary_survives(keras, tmp_path):
     s = keras.Input((1,), dtype="string")
     h = keras.layers.Embedding(vectorize.vocabulary_size(), 3, name="emb")(vectorize(s))
     m = keras.Model(s, keras.layers.Dense(2, activation="relu", name="out")(keras.layers.Flatten()(h)))
+    if keras.backend.backend() != "tensorflow":
+        # Keras runs a model on strings only on TensorFlow: full validation says so
+        # before any work, and a config-level rewrite still keeps the vocabulary.
+        with pytest.raises(rewrite.ValidationFailure, match="string input .* validate='config'"):
+            rewrite.apply(m, "Dense.activation := tanh")
+        result = rewrite.apply(m, "Dense.activation := tanh", validate="config")
+        assert result.report.passed
+        assert result.model.get_layer("vec").get_vocabulary() == vectorize.get_vocabulary()
+        assert result.model.get_layer("out").activation.__name__ == "tanh"
+        return
     result = rewrite.apply(m, "Dense.activation := tanh")
     assert result.model.get_layer("vec").get_vocabulary() == vectorize.get_vocabulary()
     xv = np.array([["the dog sat"], ["a cat"]])
@@ -280,6 +290,14 @@ def test_batchnorm_normalization_and_lookup_state(keras, tmp_path):
     h = keras.layers.Dropout(0.3, name="drop")(h)
     m = keras.Model([s, f], keras.layers.Dense(2, activation="relu", name="out")(h))
     m.get_layer("bn").moving_mean.assign(np.arange(7, dtype="float32"))
+    if keras.backend.backend() != "tensorflow":
+        # No string batch can reach the model off TensorFlow (see the test above); the
+        # state that lives outside the weights is still carried.
+        result = rewrite.apply(m, "Dropout.rate := 0.1", validate="config")
+        assert result.model.get_layer("lookup").get_vocabulary() == lookup.get_vocabulary()
+        np.testing.assert_array_equal(result.model.get_layer("bn").moving_mean.numpy(), np.arange(7, dtype="float32"))
+        np.testing.assert_allclose(np.asarray(result.model.get_layer("norm").mean), np.asarray(norm.mean))
+        return
     result = rewrite.apply(m, "rule r {\n Dropout.rate := 0.1\n expect outputs equal atol=0\n}")
     new = result.model
     assert new.get_layer("lookup").get_vocabulary() == lookup.get_vocabulary()
