@@ -537,10 +537,14 @@ def _too_deep(tree: Any) -> Any:
 
 
 def parse(text: str, file: str = "<string>") -> ast.RuleFile:
-    """Parse rule text into a :class:`~rewrite.ast.RuleFile`.
+    """Parse rule text into its syntax tree (`rewrite.ast.RuleFile`), without checking it.
 
-    >>> parse('Dense.activation := tanh').body[0].field
-    'activation'
+    Raises:
+        RuleSyntaxError: With file:line:col, the offending line and a caret.
+
+    Examples:
+        >>> rewrite.parse('Dense.activation := tanh').body[0].field
+        'activation'
     """
     if len(text) > MAX_CHARS:
         raise RuleSyntaxError(

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 import rewrite
-from tests.conftest import weights_of
+from tests.conftest import to_numpy, weights_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def test_training_the_rewritten_model_leaves_the_original_intact(head_model, pro
     # them; a rewritten variable that shared the original's array would take the
     # original's weights with it.
     before = weights_of(head_model)
-    expected = np.asarray(head_model(probe, training=False))
+    expected = to_numpy(head_model(probe, training=False))
     result = rewrite.apply(head_model, 'Dense[name ~ "fc*"].activation := tanh', validate="config")
     new = result.model
     new.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
@@ -69,7 +69,7 @@ def test_training_the_rewritten_model_leaves_the_original_intact(head_model, pro
     assert after.keys() == before.keys()
     for path, value in before.items():
         np.testing.assert_array_equal(after[path], value, err_msg=path)
-    np.testing.assert_array_equal(np.asarray(head_model(probe, training=False)), expected)
+    np.testing.assert_array_equal(to_numpy(head_model(probe, training=False)), expected)
     # Training moved the new model's kernels away from the shared starting point.
     moved = weights_of(new)
     assert not np.array_equal(moved["fc1/kernel"], before["fc1/kernel"])
