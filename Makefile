@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml
 
 # Left out on JAX and PyTorch (docs/backends.md): the model zoo and the three
 # keras.applications CLI runs, which rewrite 13 + 3 full-size models and take
-# half an hour of CPU off TensorFlow; the smaller keras.applications tests stay.
+# half an hour of CPU off TensorFlow (the smaller keras.applications tests stay),
+# and the fresh-venv install, which installs TensorFlow whatever the backend.
 OTHER_BACKEND_SUBSET := --ignore=tests/test_zoo.py \
-	--deselect tests/test_applications.py::test_application_via_api_and_cli
+	--deselect tests/test_applications.py::test_application_via_api_and_cli \
+	--deselect tests/test_packaging.py::test_wheel_installs_into_a_fresh_venv_and_runs_the_demo
 
 demo: $(STAMP)
 	$(VENV)/bin/keras-rewrite demo
