@@ -10,8 +10,10 @@ import ast
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import rewrite
+from rewrite.errors import PlanError
 from tests.conftest import to_numpy, weights_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,3 +79,14 @@ def test_training_the_rewritten_model_leaves_the_original_intact(head_model, pro
     again = rewrite.apply(head_model, 'Dropout.rate := 0.1')
     assert again.report.passed
     np.testing.assert_array_equal(weights_of(again.model)["fc2/kernel"], before["fc2/kernel"])
+
+
+def test_a_dotted_layer_name_works_or_is_refused_by_name(head_model, keras):
+    text = 'Dense[name = "fc1"].name := "fc.1"'
+    if keras.backend.backend() == "torch":
+        with pytest.raises(PlanError, match=r"cannot contain `\.` on the torch backend .*`fc\.1`"):
+            rewrite.apply(head_model, text)
+        return
+    result = rewrite.apply(head_model, text)
+    assert result.report.passed
+    assert result.model.get_layer("fc.1").units == 16

@@ -73,8 +73,10 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_the_demo(wheel, tmp_path):
     python = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
     env.update(TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
+    # --no-compile: byte-compiling all of TensorFlow is much of an install's time;
+    # Python compiles the modules the demo imports when it imports them.
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[tensorflow]"],
+        [str(python), "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check", f"{wheel}[tensorflow]"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
