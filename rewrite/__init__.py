@@ -1,11 +1,14 @@
 """keras-rewrite: declarative graph rewrites for Keras 3 models.
 
-    >>> import rewrite
-    >>> result = rewrite.apply(model, 'Dense[name ~ "fc*"].activation := tanh')  # doctest: +SKIP
-    >>> print(result.report)  # doctest: +SKIP
+Importing this package, parsing and checking rules do not import Keras or a
+backend; applying rules does. Everything here works on any Keras 3 backend
+(TensorFlow, JAX, PyTorch); docs/backends.md says what was run on which.
 
-Importing this package, parsing and checking rules do not import Keras or
-TensorFlow; applying rules does.
+Examples:
+    >>> import rewrite
+    >>> result = rewrite.apply(model, 'Dense[name ~ "fc*"].activation := tanh')
+    >>> result.model.get_layer("fc1").activation.__name__
+    'tanh'
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from rewrite.errors import (
 from rewrite.parsing import parse
 from rewrite.report import RewriteReport, RewriteResult
 from rewrite.ruleset import RuleSet, collect, from_text, load
+from rewrite.transforms import transform
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -61,6 +65,7 @@ __all__ = [
     "load",
     "parse",
     "plan",
+    "transform",
 ]
 
 
@@ -75,25 +80,60 @@ def _ruleset(rules: str | Path | RuleSet) -> RuleSet:
 def apply(model: Any, rules: str | Path | RuleSet, **options: Any) -> RewriteResult:
     """Rewrite `model` with rule text, a `.rw` path, or a loaded RuleSet.
 
-    Options: `params` (dict), `mode` ("clone" | "inplace"), `validate` ("full" |
-    "config" | "none"), `strict` (a statement that matches nothing is an error),
-    `probe` (input batch for validation), `evaluate` ((x, y) to evaluate both
-    models), `custom_objects`, `safe_mode` (for the .keras reload).
+    The input model is never changed in clone mode (the default): the result holds
+    a new model with every weight that still fits carried over, validated, and a
+    report of what changed and how far the outputs moved.
 
-    >>> result = rewrite.apply(model, 'Dense[name ~ "fc*"].activation := tanh')  # doctest: +SKIP
-    >>> result.report.passed  # doctest: +SKIP
-    True
+    Args:
+        model: A Keras model (Functional or Sequential, nested models included).
+        rules: Rule text, the path of a `.rw` file, or a [`RuleSet`][rewrite.RuleSet].
+        **options: `params` (dict of parameter values), `mode` (`"clone"` or
+            `"inplace"`), `validate` (`"full"`, `"config"` or `"none"`), `strict`
+            (a statement that matches nothing is an error), `probe` (the input
+            batch for validation and drift), `evaluate` (`(x, y)`: evaluate both
+            models), `custom_objects` and `safe_mode` (for the `.keras` reload).
+
+    Returns:
+        The new model and its report.
+
+    Raises:
+        RuleSyntaxError: The rule text does not parse.
+        RuleCheckError: The rules name an unknown class, field or parameter.
+        ValidationFailure: A validation check failed; `.report` says which.
+
+    Examples:
+        >>> result = rewrite.apply(model, 'Dense[name ~ "fc*"].activation := tanh')
+        >>> result.report.passed
+        True
+        >>> [c.layer for c in result.report.changes]
+        ['fc1', 'fc2']
     """
     return _ruleset(rules).apply(model, **options)
 
 
 def plan(model: Any, rules: str | Path | RuleSet, params: dict[str, Any] | None = None) -> RewriteReport:
-    """A dry run: matches, would-be changes and near misses, without building a model."""
+    """A dry run: matches, would-be changes and near misses, without building a model.
+
+    Examples:
+        >>> report = rewrite.plan(model, 'Dense[units >= 12].activation := tanh')
+        >>> report.statements[0].matches
+        ['fc1', 'fc2']
+    """
     return _ruleset(rules).plan(model, params=params)
 
 
 def check(*paths: str | Path) -> list[Diagnostic]:
-    """Every error and warning in rule files, without a model (no Keras import)."""
+    r"""Every error and warning in rule files, without a model (no Keras import).
+
+    Unlike [`load`][rewrite.load], nothing is raised: syntax and check errors come
+    back as [`Diagnostic`][rewrite.Diagnostic]s with file, line and column.
+
+    Examples:
+        >>> _ = Path("typo.rw").write_text("Desne.activation := tanh\n")
+        >>> (finding,) = rewrite.check("typo.rw")
+        >>> finding.line, finding.column, finding.message
+        (1, 1, 'unknown layer class `Desne`; did you mean `Dense`?')
+    """
     diagnostics: list[Diagnostic] = []
     for p in paths:
         try:
@@ -106,10 +146,17 @@ def check(*paths: str | Path) -> list[Diagnostic]:
 
 
 def graph(model: Any) -> nx.MultiDiGraph:
-    """The model's layer calls as a networkx.MultiDiGraph (see rewrite.graphview).
+    """The model's layer calls as a `networkx.MultiDiGraph`.
 
+    One node per call of a layer (`name#k` for its k-th call), nested models
+    included; edges run from producer to consumer. Selectors match over this view.
     The graph is a `rewrite.graphview.LayerGraph`, a MultiDiGraph subclass that
     shows itself as a table in Jupyter.
+
+    Examples:
+        >>> g = rewrite.graph(model)
+        >>> ("fc1#0", "fc2#0") in g.edges()
+        True
     """
     from rewrite.graphview import graph as _graph
 

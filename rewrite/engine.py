@@ -221,6 +221,7 @@ def _execute(
     before = None
     if probing:
         with clock.stage("probe"):
+            v.require_runnable(model)
             if probe is None and prepared is not None and prepared.before is not None:
                 probe_x, before = prepared.probe, prepared.before
             else:

@@ -38,10 +38,18 @@ class Materialized:
     notes: list[str] = field(default_factory=list)
 
 
-def _initial_value(old: Any) -> Any:
+def owned_value(old: Any) -> Any:
+    """`old`'s value as a tensor that a new variable can own without sharing a buffer.
+
+    A TensorFlow variable copies its initial value. JAX variables hold the array
+    they are given, and a JAX trainer donates those arrays to its compiled step,
+    which deletes them: training the rewritten model would then delete the
+    original's weights. A torch Parameter would share the storage. So every
+    backend but TensorFlow gets a copy.
+    """
     value = old.value
-    if keras.backend.backend() == "torch":
-        value = keras.ops.copy(value)  # a torch Parameter would share the storage
+    if keras.backend.backend() != "tensorflow":
+        value = keras.ops.copy(value)
     return value
 
 
@@ -63,7 +71,7 @@ def _prefill(old: Any, new: Any, prefilled: dict[int, Any]) -> bool:
             and tuple(shape) == tuple(source.shape)
             and dtype == keras.backend.standardize_dtype(source.dtype)
         ):
-            kwargs["initializer"] = _initial_value(source)
+            kwargs["initializer"] = owned_value(source)
             variable = create(**kwargs)
             prefilled[id(variable)] = source
             return variable

@@ -550,13 +550,17 @@ def _too_deep(tree: Any) -> Any:
 
 
 def parse(text: str, file: str = "<string>", fast: bool = True) -> ast.RuleFile:
-    """Parse rule text into a :class:`~rewrite.ast.RuleFile`.
+    """Parse rule text into its syntax tree (`rewrite.ast.RuleFile`), without checking it.
 
     `fast=False` uses Lark's own loop and parse tree only (the fast driver in
     rewrite._lalr builds the same AST in one pass; the tests compare the two).
 
-    >>> parse('Dense.activation := tanh').body[0].field
-    'activation'
+    Raises:
+        RuleSyntaxError: With file:line:col, the offending line and a caret.
+
+    Examples:
+        >>> rewrite.parse('Dense.activation := tanh').body[0].field
+        'activation'
     """
     if len(text) > MAX_CHARS:
         raise RuleSyntaxError(

@@ -170,3 +170,13 @@ def _check_names(plan: Plan, view: GraphView) -> None:
     clashes = [f"`{n}` in {p or 'the model'}" for (p, n), c in names.items() if c > 1]
     if clashes:
         raise PlanError(f"the rewrite would give two layers the same name: {', '.join(clashes)}; choose names that are unique")
+    import keras
+
+    if keras.backend.backend() == "torch":
+        # PyTorch addresses submodules by dotted paths and refuses a "." in a name.
+        dotted = sorted({n for _, n in names if "." in str(n)})
+        if dotted:
+            raise PlanError(
+                f"layer names cannot contain `.` on the torch backend (PyTorch addresses modules by dotted paths): "
+                f"{', '.join(f'`{n}`' for n in dotted)}; choose a name without dots, or use another backend"
+            )

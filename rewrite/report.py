@@ -32,6 +32,8 @@ class Frozen(BaseModel):
 
 
 class FieldChange(Frozen):
+    """One field of one layer set to a new value (`Dense.activation := tanh`)."""
+
     layer: str
     field: str
     old: Any
@@ -43,6 +45,8 @@ class FieldChange(Frozen):
 
 
 class Skip(Frozen):
+    """A matched layer that a statement left alone, and why (the value was already set, ...)."""
+
     layer: str
     reason: str
 
@@ -63,12 +67,16 @@ class StructureChange(Frozen):
 
 
 class NearMiss(Frozen):
+    """A layer of the selector's class that one predicate kept out of the matches."""
+
     layer: str
     reason: str
     """Which predicates held and which one failed."""
 
 
 class StatementReport(Frozen):
+    """What one statement did: its matches, changes, structural edits, skips and near misses."""
+
     index: int
     source: str
     file: str
@@ -83,6 +91,8 @@ class StatementReport(Frozen):
 
 
 class WeightAction(Frozen):
+    """A weight that was not simply copied: re-initialized, sliced, dropped, widened, ..."""
+
     layer: str
     weight: str
     action: Literal["reinitialized", "sliced", "dropped", "new", "identity", "computed", "widened"]
@@ -91,41 +101,67 @@ class WeightAction(Frozen):
 
 
 class WeightSummary(Frozen):
+    """How many weights were copied bit for bit, and what happened to the others."""
+
     copied: int = 0
+    """Variables copied from the original."""
     copied_values: int = 0
+    """Scalars in those variables."""
     actions: list[WeightAction] = Field(default_factory=list)
     """Every weight that was not simply copied (re-initialized or sliced)."""
 
 
 class CheckResult(Frozen):
+    """One validation check: its name, `passed`, `failed` or `skipped`, and the detail."""
+
     name: str
     status: Literal["passed", "failed", "skipped"]
     detail: str = ""
 
 
 class Drift(Frozen):
+    """How far one output (or its logits) moved between the original and the new model on the probe batch."""
+
     output: str
     kind: Literal["output", "logits"]
     max_abs: float
+    """Largest absolute difference."""
     max_rel: float
+    """`max_abs` relative to the largest absolute original value."""
 
 
 class Evaluation(Frozen):
+    """Loss and metrics of both models on the user's `evaluate=(x, y)` data."""
+
     original: dict[str, float]
     rewritten: dict[str, float]
 
 
 class RewriteReport(Frozen):
+    """What a rewrite (or a dry run) did, as frozen data: printable as tables, or JSON.
+
+    Examples:
+        >>> report = rewrite.apply(model, 'Dropout.rate := 0.1').report
+        >>> report.passed, report.changes[0].old, report.changes[0].new
+        (True, 0.2, 0.1)
+        >>> sorted(report.to_dict())[:3]
+        ['drift', 'evaluation', 'mode']
+    """
+
     mode: Literal["clone", "inplace", "plan"]
     params: dict[str, Any] = Field(default_factory=dict)
+    """The parameter values used, defaults included."""
     statements: list[StatementReport] = Field(default_factory=list)
+    """One entry per statement, in file order."""
     weights: WeightSummary = Field(default_factory=WeightSummary)
     validation: list[CheckResult] = Field(default_factory=list)
     drift: list[Drift] = Field(default_factory=list)
+    """Output and logit drift of the new model against the original."""
     evaluation: Evaluation | None = None
     notes: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
+    """Seconds per stage (parse, match, plan, materialize, weights, validate, ...)."""
     signature: str = ""
     """A digest of what the plan builds: two rewrites with one signature give one model."""
 

@@ -50,7 +50,19 @@ class CompiledStatement:
 
 @dataclass
 class RuleSet:
-    """Everything a set of rule files says, in file order, checked."""
+    r"""Everything a set of rule files says, in file order, checked.
+
+    Made by [`load`][rewrite.load], [`collect`][rewrite.collect] or
+    [`from_text`][rewrite.from_text]; apply it to as many models, with as many
+    parameter values, as you like.
+
+    Examples:
+        >>> rules = rewrite.from_text("param act = tanh in [tanh, gelu]\nDense.activation := $act")
+        >>> rules.grid()
+        [{'act': 'tanh'}, {'act': 'gelu'}]
+        >>> rules.apply(model, params={"act": "gelu"}).model.get_layer("out").activation.__name__
+        'gelu'
+    """
 
     files: list[ast.RuleFile] = field(default_factory=list)
     params: dict[str, ast.Param] = field(default_factory=dict)
@@ -60,13 +72,16 @@ class RuleSet:
 
     @property
     def warnings(self) -> list[Diagnostic]:
+        """The diagnostics that are warnings (an unused param, for example)."""
         return [d for d in self.diagnostics if d.severity == "warning"]
 
     @property
     def errors(self) -> list[Diagnostic]:
+        """The diagnostics that are errors; empty unless made by `collect`."""
         return [d for d in self.diagnostics if d.severity == "error"]
 
     def defaults(self) -> dict[str, Any]:
+        """Each parameter's default value."""
         return {name: evaluate(p.default) for name, p in self.params.items()}
 
     def resolve_params(self, params: dict[str, Any] | None) -> dict[str, Any]:
@@ -80,13 +95,13 @@ class RuleSet:
         return values
 
     def apply(self, model: Any, **options: Any) -> RewriteResult:
-        """Rewrite `model` with these rules. See :func:`rewrite.apply` for the options."""
+        """Rewrite `model` with these rules; the options are those of [`rewrite.apply`][rewrite.apply]."""
         from rewrite.engine import run
 
         return run(self, model, **options)
 
     def space(self) -> dict[str, Any]:
-        """Each parameter's search space (see rewrite.search)."""
+        """Each parameter's search space, by name (see `rewrite.search`)."""
         from rewrite.search import space
 
         return space(self)
@@ -222,8 +237,17 @@ def _unused_params(rs: RuleSet) -> list[Diagnostic]:
 def load(*paths: str | Path) -> RuleSet:
     """Load, resolve and check rule files; raise on any error, keep warnings.
 
-    >>> rules = load("rules/examples/tanh-head.rw")  # doctest: +SKIP
-    >>> result = rules.apply(model, params={"act": "gelu"})  # doctest: +SKIP
+    `use` lines are followed relative to the including file; a path that starts
+    with `keras-rewrite:` names a ready-made rule shipped with the package.
+
+    Raises:
+        RuleSyntaxError: A file does not parse.
+        RuleCheckError: A file names an unknown class, field or parameter.
+
+    Examples:
+        >>> rules = rewrite.load("keras-rewrite:std/fold-bn.rw")
+        >>> [rule.id for rule in rules.rules]
+        ['fold-bn']
     """
     rs = collect(*paths)
     if rs.errors:
@@ -232,7 +256,13 @@ def load(*paths: str | Path) -> RuleSet:
 
 
 def collect(*paths: str | Path) -> RuleSet:
-    """Like :func:`load` but keeps errors in `diagnostics` instead of raising (for `check`)."""
+    r"""Like [`load`][rewrite.load], but errors stay in `diagnostics` instead of being raised.
+
+    Examples:
+        >>> _ = Path("bad.rw").write_text("Dense.units := $width\n")
+        >>> [d.code for d in rewrite.collect("bad.rw").errors]
+        ['unknown-param']
+    """
     loader = _Loader()
     for p in paths:
         loader.load_file(resolve_use(str(p), Path.cwd()) if str(p).startswith(LIBRARY_PREFIX) else Path(p))
@@ -240,7 +270,13 @@ def collect(*paths: str | Path) -> RuleSet:
 
 
 def from_text(text: str, file: str = "<string>") -> RuleSet:
-    """A checked rule set from rule text (no `use` of relative files)."""
+    """A checked rule set from rule text (no `use` of relative files).
+
+    Examples:
+        >>> rules = rewrite.from_text('Dropout.rate := 0.1')
+        >>> len(rules.statements)
+        1
+    """
     loader = _Loader()
     parsed = parse(text, file)
     if parsed.uses:

@@ -104,6 +104,8 @@ def signature(report: Any) -> str:
 
 @dataclass
 class Variant:
+    """One variant: its parameter values, the model and report (or the variant it duplicates)."""
+
     index: int
     params: dict[str, Any]
     model: Any
@@ -113,7 +115,17 @@ class Variant:
 
 
 def variants(ruleset: Any, model: Any, params_list: Iterable[dict[str, Any]], **options: Any) -> Iterator[Variant]:
-    """Build one model per distinct plan; a repeated plan yields a Variant with `duplicate_of` set and no model."""
+    r"""Build one model per distinct plan of `ruleset` on `model`, lazily, in order.
+
+    A parameter set whose plan was already built yields a Variant with
+    `duplicate_of` set and no model. `options` are those of `rewrite.apply`.
+
+    Examples:
+        >>> from rewrite.search import variants
+        >>> rules = rewrite.from_text("param act = tanh in [tanh, gelu]\nDense.activation := $act")
+        >>> [(v.params["act"], v.report.passed) for v in variants(rules, model, rules.grid())]
+        [('tanh', True), ('gelu', True)]
+    """
     from rewrite.engine import Prepared, dry_run, run
 
     prepared = Prepared.of(model)

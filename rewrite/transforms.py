@@ -1,6 +1,6 @@
 """Registered transforms: Python functions that rule files can name, never contain.
 
-    @rewrite.transform("double_units")
+    @rewrite.transform("double_units", chain_length=1)
     def double_units(match):
         (dense,) = match.layers
         config = dict(match.configs[0], units=dense.units * 2)
@@ -52,6 +52,8 @@ class NewLayer:
 
 @dataclass(frozen=True)
 class Transform:
+    """A registered transform: its name, the function, and what it promises."""
+
     name: str
     fn: Callable[[TransformMatch], list[NewLayer]]
     preserves_function: bool = False
@@ -66,7 +68,25 @@ _REGISTRY: dict[str, Transform] = {}
 def transform(
     name: str, *, preserves_function: bool = False, chain_length: int | None = None
 ) -> Callable[[Callable[[TransformMatch], list[NewLayer]]], Callable[[TransformMatch], list[NewLayer]]]:
-    """Register a function as a transform that rule files can name in `replace ... with NAME`."""
+    """Register a function as a transform that rule files can name in `replace ... with NAME`.
+
+    Args:
+        name: The name rule files use.
+        preserves_function: The transform never changes what the model computes;
+            a statement that applies it then expects equal outputs.
+        chain_length: How many layers the matched pattern must have (any if None).
+
+    Examples:
+        >>> from rewrite.transforms import NewLayer
+        >>> @rewrite.transform("double_kernel", chain_length=1)
+        ... def double_kernel(match):
+        ...     (dense,) = match.layers
+        ...     weights = {w.name: w.numpy() * (2 if w.name == "kernel" else 1) for w in dense.weights}
+        ...     return [NewLayer(type(dense).from_config(match.configs[0]), weights=weights)]
+        >>> new = rewrite.apply(model, 'replace Dense[name = "out"] with double_kernel').model
+        >>> bool(np.allclose(new.get_layer("out").kernel.numpy(), 2 * model.get_layer("out").kernel.numpy()))
+        True
+    """
 
     def register(fn: Callable[[TransformMatch], list[NewLayer]]) -> Callable[[TransformMatch], list[NewLayer]]:
         _REGISTRY[name] = Transform(name, fn, preserves_function, chain_length)

@@ -36,7 +36,21 @@ def declare(hp: Any, spaces: dict[str, ParamSpace]) -> dict[str, Any]:
 
 
 class RewriteHyperModel(keras_tuner.HyperModel):
-    """A HyperModel that builds each trial's model by rewriting a base model."""
+    """A HyperModel that builds each trial's model by rewriting a base model.
+
+    Each trial declares the rule set's params on KerasTuner's `hp`, rewrites the
+    base model with the values drawn (weights that still fit are kept), and
+    returns it compiled like the base model, or with `compile_kwargs`.
+
+    Args:
+        base_model: The model every trial starts from; it is never changed.
+        rules: A [`RuleSet`][rewrite.RuleSet] with `param` declarations.
+        compile_kwargs: Arguments of `model.compile` for every trial; needed when
+            the base model is not compiled.
+        validate: The validation level of each rewrite (`"config"` by default:
+            the trial's own training is the real test).
+        **kwargs: Passed to `keras_tuner.HyperModel`.
+    """
 
     def __init__(
         self,

@@ -27,6 +27,7 @@ import numpy as np
 from rewrite import _keras_private as kp
 from rewrite import ast
 from rewrite.catalog import canonical_activation
+from rewrite.errors import ValidationFailure
 from rewrite.graphview import GraphView, build_view
 from rewrite.report import CheckResult, Drift
 
@@ -49,6 +50,27 @@ def graph_model(model: Any) -> Any:
             )
         return functional
     return model
+
+
+def require_runnable(model: Any) -> None:
+    """Refuse, before any work, a model that this Keras backend cannot run on a batch.
+
+    Keras feeds string tensors to a model only on TensorFlow: on JAX or PyTorch a
+    model with a string input (TextVectorization, StringLookup inside the model)
+    cannot be called at all, so there are no outputs to compare.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    strings = [t for t in keras.tree.flatten(graph_model(model).input) if str(t.dtype) == "string"]
+    if strings:
+        names = ", ".join(f"`{t.name}`" for t in strings)
+        raise ValidationFailure(
+            f"model `{model.name}` takes string input {names}, and Keras runs a model on strings only on "
+            f"the TensorFlow backend (this process uses {backend}), so its outputs cannot be compared; "
+            "pass validate='config' (CLI: --validate config) to check the config and the weights without "
+            "running the model, or run under KERAS_BACKEND=tensorflow"
+        )
 
 
 def make_probe(model: Any, view: GraphView | None = None, batch: int = 4, seed: int = 0) -> Any:

@@ -18,7 +18,7 @@ import numpy as np
 from rewrite.editplan import Plan
 from rewrite.errors import WeightPolicyError
 from rewrite.graphview import GraphView
-from rewrite.materialize import Materialized
+from rewrite.materialize import Materialized, owned_value
 from rewrite.report import WeightAction, WeightSummary
 
 
@@ -149,7 +149,7 @@ def _transfer_layer(
             continue
         if tuple(a.shape) == tuple(b.shape):
             if built.prefilled.get(id(b)) is not a:
-                b.assign(a.value)
+                b.assign(owned_value(a))
             kept.append((f"{path}/{key}", a, b))
             copied_values += int(np.prod(a.shape))
             continue

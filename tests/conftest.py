@@ -17,6 +17,13 @@ def keras():
     return _keras
 
 
+def to_numpy(x) -> np.ndarray:
+    """A backend tensor as a numpy array (a torch output that requires grad included)."""
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
 def weights_of(model) -> dict[str, np.ndarray]:
     return {v.path: np.array(v.numpy()) for v in model.weights}
 

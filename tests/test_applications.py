@@ -9,6 +9,8 @@ import rewrite
 from rewrite.cli import main
 from rewrite.validation import make_probe
 
+from .conftest import to_numpy
+
 CASES = {
     "ResNet50": ("Activation[activation = relu].activation := gelu", "relu"),
     "EfficientNetB0": ("(Conv2D | DepthwiseConv2D | Activation)[activation = swish].activation := gelu", "silu"),
@@ -56,17 +58,17 @@ def test_application_via_api_and_cli(name, tmp_path, keras):
     x = make_probe(model)
     if name == "MobileNetV2":
         # logits instead of softmax: softmax of the new output is the old output
-        logits = np.array(new(x))
+        logits = to_numpy(new(x))
         e = np.exp(logits - logits.max(-1, keepdims=True))
-        np.testing.assert_allclose(e / e.sum(-1, keepdims=True), np.array(model(x)), atol=1e-6)
+        np.testing.assert_allclose(e / e.sum(-1, keepdims=True), to_numpy(model(x)), atol=1e-6)
         assert {(d.kind, d.max_abs == 0.0) for d in report.drift} == {("output", False), ("logits", True)}
     else:
         # an intermediate activation, computed another way: gelu of the original pre-activation
         act_layer = "conv1_relu" if name == "ResNet50" else "stem_activation"
         pre = model.get_layer(act_layer).input
-        pre_values = np.array(keras.Model(model.input, pre)(x))
-        np.testing.assert_allclose(np.array(_sub(new, act_layer)(x)), np.array(keras.activations.gelu(pre_values)), atol=1e-5)
-        assert np.max(np.abs(np.array(_sub(model, act_layer)(x)) - np.array(_sub(new, act_layer)(x)))) > 1e-3
+        pre_values = to_numpy(keras.Model(model.input, pre)(x))
+        np.testing.assert_allclose(to_numpy(_sub(new, act_layer)(x)), to_numpy(keras.activations.gelu(pre_values)), atol=1e-5)
+        assert np.max(np.abs(to_numpy(_sub(model, act_layer)(x)) - to_numpy(_sub(new, act_layer)(x)))) > 1e-3
 
     saved = tmp_path / f"{name}.keras"
     model.save(saved)
@@ -77,7 +79,7 @@ def test_application_via_api_and_cli(name, tmp_path, keras):
     reloaded = keras.saving.load_model(out)
     changed = [reloaded.get_layer(n).get_config()["activation"] for n in expected]
     assert set(changed) == {"linear" if name == "MobileNetV2" else "gelu"}
-    np.testing.assert_allclose(np.array(reloaded(x)), np.array(new(x)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(reloaded(x)), to_numpy(new(x)), atol=1e-6)
 
 
 def test_resnet50_fold_batchnorm_everywhere(keras):
@@ -95,10 +97,10 @@ def test_resnet50_fold_batchnorm_everywhere(keras):
     assert len(result.report.statements[0].structure) == len(bns) == 53
     assert not [layer for layer in result.model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     x = make_probe(model)
-    np.testing.assert_allclose(np.array(result.model(x)), np.array(model(x)), atol=1e-4)
+    np.testing.assert_allclose(to_numpy(result.model(x)), to_numpy(model(x)), atol=1e-4)
     logits = keras.Model(model.input, model.get_layer("avg_pool").output)
     new_logits = keras.Model(result.model.input, result.model.get_layer("avg_pool").output)
-    np.testing.assert_allclose(np.array(new_logits(x)), np.array(logits(x)), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(to_numpy(new_logits(x)), to_numpy(logits(x)), atol=1e-4, rtol=1e-4)
 
 
 def test_mobilenetv2_replace_relu_with_gelu(keras):
@@ -121,4 +123,4 @@ def test_efficientnet_delete_dropout_keeps_inference_outputs(keras):
     assert result.report.passed
     assert not [layer for layer in result.model.layers if isinstance(layer, keras.layers.Dropout)]
     x = make_probe(model)
-    np.testing.assert_allclose(np.array(result.model(x)), np.array(model(x)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(result.model(x)), to_numpy(model(x)), atol=1e-6)

@@ -8,6 +8,8 @@ import pytest
 import rewrite
 from rewrite.errors import ValidationFailure
 
+from .conftest import to_numpy
+
 
 def roundtrip(model, tmp_path, x, **load):
     import keras
@@ -17,7 +19,7 @@ def roundtrip(model, tmp_path, x, **load):
     loaded = keras.saving.load_model(path, **load)
     a, b = model(x), loaded(x)
     for u, v in zip(keras.tree.flatten(a), keras.tree.flatten(b)):
-        np.testing.assert_array_equal(np.array(u), np.array(v))
+        np.testing.assert_array_equal(to_numpy(u), to_numpy(v))
     return loaded
 
 
@@ -41,7 +43,7 @@ def test_shared_layer_stays_shared(keras, tmp_path):
     xs = [np.ones((2, 4), "float32"), np.full((2, 4), -0.5, "float32")]
     k, b = m.get_layer("shared").kernel.numpy(), m.get_layer("shared").bias.numpy()
     expected = np.tanh(xs[0] @ k + b) + np.tanh(xs[1] @ k + b)
-    np.testing.assert_allclose(np.array(new(xs)), expected, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(new(xs)), expected, atol=1e-6)
     assert layer.activation.__name__ == "tanh"
     roundtrip(new, tmp_path, xs)
 
@@ -67,7 +69,7 @@ def test_nested_models_two_levels(keras, tmp_path):
     x = np.random.default_rng(0).standard_normal((3, 6)).astype("float32")
     h = np.tanh(x @ s1w[0] + s1w[1])
     h = np.maximum(h @ m1w[0] + m1w[1], 0)
-    np.testing.assert_allclose(np.array(new(x)), h @ hw[0] + hw[1], atol=1e-5)
+    np.testing.assert_allclose(to_numpy(new(x)), h @ hw[0] + hw[1], atol=1e-5)
     roundtrip(new, tmp_path, x)
 
 
@@ -97,7 +99,7 @@ def test_raw_ops_multi_input_unused_input_and_dict_outputs(keras, tmp_path):
     w = {v.path: v.numpy() for v in m.weights}
     s_ref = (np.tanh(x["a"] @ w["d1/kernel"] + w["d1/bias"]) + x["b"]) * 2.0
     out = result.model(x)
-    np.testing.assert_allclose(np.array(out["first"]), s_ref @ w["y1/kernel"] + w["y1/bias"], atol=1e-5)
+    np.testing.assert_allclose(to_numpy(out["first"]), s_ref @ w["y1/kernel"] + w["y1/bias"], atol=1e-5)
     drift = {(d.output, d.kind) for d in result.report.drift}
     assert ("second", "logits") in drift and ("first", "output") in drift
     roundtrip(result.model, tmp_path, x)
@@ -115,11 +117,11 @@ def test_layer_with_several_outputs_mha_scores(keras, tmp_path):
     xv = np.random.default_rng(1).standard_normal((2, 5, 8)).astype("float32")
     ref_out, ref_scores = m(xv)
     new_out, new_scores = result.model(xv)
-    np.testing.assert_allclose(np.array(new_scores), np.array(ref_scores), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(new_scores), to_numpy(ref_scores), atol=1e-6)
     import keras as k
 
     gelu_ref = k.activations.gelu(m.get_layer("mha")(xv, xv) @ m.get_layer("proj").kernel + m.get_layer("proj").bias)
-    np.testing.assert_allclose(np.array(new_out), np.array(gelu_ref), atol=1e-5)
+    np.testing.assert_allclose(to_numpy(new_out), to_numpy(gelu_ref), atol=1e-5)
     roundtrip(result.model, tmp_path, xv)
 
 
@@ -150,7 +152,7 @@ def test_activations_inside_wrappers(keras, tmp_path):
     ref = keras.Model(x2, y2)
     ref.set_weights(m.get_weights())
     xv = np.random.default_rng(2).standard_normal((2, 5, 4)).astype("float32")
-    np.testing.assert_allclose(np.array(result.model(xv)), np.array(ref(xv)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(result.model(xv)), to_numpy(ref(xv)), atol=1e-6)
     roundtrip(result.model, tmp_path, xv)
 
 
@@ -186,7 +188,7 @@ def test_composite_layer_activation_clone_mode(keras, block_class, tmp_path):
     xv = np.random.default_rng(3).standard_normal((2, 4, 8)).astype("float32")
     ref_layer(xv)
     ref_layer.set_weights(m.get_layer("ff").get_weights())
-    np.testing.assert_allclose(np.array(result.model(xv)), np.array(ref_layer(xv)), atol=1e-5)
+    np.testing.assert_allclose(to_numpy(result.model(xv)), to_numpy(ref_layer(xv)), atol=1e-5)
     roundtrip(result.model, tmp_path, xv)
 
 
@@ -209,7 +211,7 @@ def test_unregistered_custom_layer_fails_validation_with_advice(keras, tmp_path)
     assert not info.value.report.passed
     result = rewrite.apply(m, "Scale.factor := 3.0", custom_objects={"Scale": Scale})
     xv = np.ones((1, 3), "float32")
-    np.testing.assert_allclose(np.array(result.model(xv)), np.array(m(xv)) * 1.5, rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(result.model(xv)), to_numpy(m(xv)) * 1.5, rtol=1e-6)
     assert m.get_layer("scale").factor == 2.0
 
 
@@ -228,7 +230,7 @@ def test_lambda_layers_and_safe_mode(keras, tmp_path):
     result = rewrite.apply(m, "Dense.activation := tanh", safe_mode=False)
     xv = np.ones((2, 3), "float32")
     d = m.get_layer("d")
-    np.testing.assert_allclose(np.array(result.model(xv)), np.tanh(xv @ d.kernel.numpy() + d.bias.numpy()) * 2, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(result.model(xv)), np.tanh(xv @ d.kernel.numpy() + d.bias.numpy()) * 2, atol=1e-6)
 
 
 def test_text_vectorization_vocabulary_survives(keras, tmp_path):
@@ -237,12 +239,22 @@ def test_text_vectorization_vocabulary_survives(keras, tmp_path):
     s = keras.Input((1,), dtype="string")
     h = keras.layers.Embedding(vectorize.vocabulary_size(), 3, name="emb")(vectorize(s))
     m = keras.Model(s, keras.layers.Dense(2, activation="relu", name="out")(keras.layers.Flatten()(h)))
+    if keras.backend.backend() != "tensorflow":
+        # Keras runs a model on strings only on TensorFlow: full validation says so
+        # before any work, and a config-level rewrite still keeps the vocabulary.
+        with pytest.raises(rewrite.ValidationFailure, match="string input .* validate='config'"):
+            rewrite.apply(m, "Dense.activation := tanh")
+        result = rewrite.apply(m, "Dense.activation := tanh", validate="config")
+        assert result.report.passed
+        assert result.model.get_layer("vec").get_vocabulary() == vectorize.get_vocabulary()
+        assert result.model.get_layer("out").activation.__name__ == "tanh"
+        return
     result = rewrite.apply(m, "Dense.activation := tanh")
     assert result.model.get_layer("vec").get_vocabulary() == vectorize.get_vocabulary()
     xv = np.array([["the dog sat"], ["a cat"]])
     out = m.get_layer("out")
-    features = np.array(keras.Model(m.input, m.get_layer("out").input)(xv))
-    np.testing.assert_allclose(np.array(result.model(xv)), np.tanh(features @ out.kernel.numpy() + out.bias.numpy()), atol=1e-6)
+    features = to_numpy(keras.Model(m.input, m.get_layer("out").input)(xv))
+    np.testing.assert_allclose(to_numpy(result.model(xv)), np.tanh(features @ out.kernel.numpy() + out.bias.numpy()), atol=1e-6)
     roundtrip(result.model, tmp_path, xv)
 
 
@@ -280,12 +292,20 @@ def test_batchnorm_normalization_and_lookup_state(keras, tmp_path):
     h = keras.layers.Dropout(0.3, name="drop")(h)
     m = keras.Model([s, f], keras.layers.Dense(2, activation="relu", name="out")(h))
     m.get_layer("bn").moving_mean.assign(np.arange(7, dtype="float32"))
+    if keras.backend.backend() != "tensorflow":
+        # No string batch can reach the model off TensorFlow (see the test above); the
+        # state that lives outside the weights is still carried.
+        result = rewrite.apply(m, "Dropout.rate := 0.1", validate="config")
+        assert result.model.get_layer("lookup").get_vocabulary() == lookup.get_vocabulary()
+        np.testing.assert_array_equal(result.model.get_layer("bn").moving_mean.numpy(), np.arange(7, dtype="float32"))
+        np.testing.assert_allclose(to_numpy(result.model.get_layer("norm").mean), to_numpy(norm.mean))
+        return
     result = rewrite.apply(m, "rule r {\n Dropout.rate := 0.1\n expect outputs equal atol=0\n}")
     new = result.model
     assert new.get_layer("lookup").get_vocabulary() == lookup.get_vocabulary()
     np.testing.assert_array_equal(new.get_layer("bn").moving_mean.numpy(), np.arange(7, dtype="float32"))
     xv = [np.array([["dog"], ["cat"], ["fish"]]), np.ones((3, 3), "float32")]
-    np.testing.assert_array_equal(np.array(new(xv)), np.array(m(xv)))
+    np.testing.assert_array_equal(to_numpy(new(xv)), to_numpy(m(xv)))
     roundtrip(new, tmp_path, xv)
 
 

@@ -8,7 +8,7 @@ import pytest
 import rewrite
 from rewrite.errors import MatchError, PlanError, ValidationFailure, WeightPolicyError
 
-from .conftest import weights_of
+from .conftest import to_numpy, weights_of
 
 
 def _softmax(z):
@@ -29,12 +29,12 @@ def head_reference(model, x, act):
 
 def test_relu_to_tanh_matches_numpy_reference(head_model, probe, tmp_path):
     before_weights = weights_of(head_model)
-    before_out = np.array(head_model(probe))
+    before_out = to_numpy(head_model(probe))
     result = rewrite.apply(head_model, 'Dense[name ~ "fc*"].activation := tanh')
     new = result.model
     assert new is not head_model
     logits, expected = head_reference(head_model, probe, np.tanh)
-    np.testing.assert_allclose(np.array(new(probe)), expected, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(new(probe)), expected, atol=1e-5)
     # every weight kept, bit for bit (BatchNormalization statistics included)
     after = weights_of(new)
     assert after.keys() == before_weights.keys()
@@ -42,7 +42,7 @@ def test_relu_to_tanh_matches_numpy_reference(head_model, probe, tmp_path):
         assert np.array_equal(after[path], value), path
     # the input model is untouched
     assert head_model.get_layer("fc1").get_config()["activation"] == "relu"
-    np.testing.assert_array_equal(np.array(head_model(probe)), before_out)
+    np.testing.assert_array_equal(to_numpy(head_model(probe)), before_out)
     for path, value in weights_of(head_model).items():
         assert np.array_equal(value, before_weights[path])
     # saved and reloaded, it computes the same
@@ -51,7 +51,7 @@ def test_relu_to_tanh_matches_numpy_reference(head_model, probe, tmp_path):
     import keras
 
     loaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(np.array(loaded(probe)), np.array(new(probe)))
+    np.testing.assert_array_equal(to_numpy(loaded(probe)), to_numpy(new(probe)))
     # the report
     rep = result.report
     assert rep.passed
@@ -232,7 +232,7 @@ def test_widen_preserves_the_function(head_model, probe, tmp_path):
     result = rewrite.apply(head_model, text)
     new = result.model
     assert new.get_layer("fc1").units == 40 and new.get_layer("fc2").kernel.shape == (40, 12)
-    np.testing.assert_allclose(np.array(new(probe)), np.array(head_model(probe)), atol=1e-5)
+    np.testing.assert_allclose(to_numpy(new(probe)), to_numpy(head_model(probe)), atol=1e-5)
     _, logits = head_reference(head_model, probe, lambda z: np.maximum(z, 0))
     widened = {(a.layer, a.weight) for a in result.report.weights.actions if a.action == "widened"}
     assert {("fc1", "kernel"), ("fc1", "bias"), ("bn", "moving_mean"), ("fc2", "kernel")} <= widened
@@ -255,7 +255,7 @@ def test_widen_convolutions(keras):
     xv = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype("float32")
     for text in ('Conv2D[name = "c1"].filters := 9 using weights=widen', 'Conv2D[name = "c2"].filters := 8 using weights=widen'):
         result = rewrite.apply(m, f"rule w {{\n {text}\n expect outputs equal atol=1e-5\n}}")
-        np.testing.assert_allclose(np.array(result.model(xv)), np.array(m(xv)), atol=1e-5)
+        np.testing.assert_allclose(to_numpy(result.model(xv)), to_numpy(m(xv)), atol=1e-5)
 
 
 def test_widen_refuses_what_it_cannot_adjust(head_model, keras):

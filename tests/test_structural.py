@@ -9,11 +9,12 @@ import pytest
 import rewrite
 from rewrite.errors import PlanError, ValidationFailure, WeightPolicyError
 
+from .conftest import to_numpy
 from .test_hard_cases import roundtrip
 
 
 def close(a, b, atol=1e-5):
-    np.testing.assert_allclose(np.array(a), np.array(b), atol=atol)
+    np.testing.assert_allclose(to_numpy(a), to_numpy(b), atol=atol)
 
 
 @pytest.fixture
@@ -227,7 +228,7 @@ def test_registered_transform(keras, mlp, xv):
         return [NewLayer(type(dense).from_config(match.configs[0]), weights=weights)]
 
     result = rewrite.apply(mlp, 'replace Dense[name = "out"] with halve_out')
-    close(result.model(xv), np.array(mlp(xv)) / 2)
+    close(result.model(xv), to_numpy(mlp(xv)) / 2)
 
 
 def test_wrap_lstm_in_bidirectional(keras, tmp_path):
@@ -284,7 +285,7 @@ def test_structural_edits_inside_nested_models(keras, tmp_path):
     assert "m1_dropout" in [layer.name for layer in result.model.get_layer("mid").layers]
     s1, m1, head = seq.get_layer("s1").get_weights(), mid.get_layer("m1").get_weights(), m.get_layer("head").get_weights()
     xv = np.random.default_rng(7).standard_normal((3, 6)).astype("float32")
-    h = np.array(keras.activations.gelu(xv @ s1[0] + s1[1]))
+    h = to_numpy(keras.activations.gelu(xv @ s1[0] + s1[1]))
     close(result.model(xv), (h @ m1[0] + m1[1]) @ head[0] + head[1])
     roundtrip(result.model, tmp_path, xv)
 

@@ -16,6 +16,8 @@ from rewrite.validation import (
     make_probe,
 )
 
+from .conftest import to_numpy
+
 
 def test_kept_weights_catches_a_changed_value(keras):
     a = keras.Variable(np.ones((2, 2), "float32"), name="k")
@@ -42,7 +44,7 @@ def test_logits_are_taken_before_a_final_softmax(keras):
     xv = np.random.default_rng(0).standard_normal((5, 3)).astype("float32")
     out = compute(m, xv)
     p = m.get_layer("p")
-    hv = np.array(m.get_layer("h")(xv))
+    hv = to_numpy(m.get_layer("h")(xv))
     np.testing.assert_allclose(out.logits["p"], hv @ p.kernel.numpy() + p.bias.numpy(), atol=1e-6)
     np.testing.assert_allclose(out.logits["s"], hv, atol=1e-6)
     same = drift(out, out)
