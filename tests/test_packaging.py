@@ -4,6 +4,7 @@ and `pip install "keras-rewrite[tensorflow]"` into a fresh venv gives a working 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -69,6 +70,13 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_the_demo(wheel, tmp_path):
     The first run downloads TensorFlow; later runs take it from pip's cache.
     """
     venv = tmp_path / "venv"
+    try:
+        _install_and_run_demo(wheel, venv, tmp_path)
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)  # TensorFlow: over a GB per run otherwise left in /tmp
+
+
+def _install_and_run_demo(wheel: Path, venv: Path, tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
