@@ -190,142 +190,117 @@ def _run(
     view, plan = prepare(ruleset, model, params, strict, clock, prepared)
     if plan.problems:
         raise MatchError("the rules did not match as required:\n" + "\n".join(plan.problems))
-    with _recursion_room(view):
-        return _execute(
-            ruleset, model, view, plan, clock, mode, validate, probe, evaluate, custom_objects, safe_mode, prepared, progress
-        )
-
-
-def _execute(
-    ruleset: RuleSet,
-    model: Any,
-    view: GraphView,
-    plan: Plan,
-    clock: _Clock,
-    mode: Mode,
-    validate: Validate,
-    probe: Any,
-    evaluate: tuple[Any, Any] | None,
-    custom_objects: dict[str, Any] | None,
-    safe_mode: bool,
-    prepared: Prepared | None,
-    progress: Progress | None,
-) -> RewriteResult:
-    """Everything after planning, with room on the stack for Keras's graph walks."""
     from rewrite import validation as v
 
-    probing = validate == "full" or bool(plan.expect_outputs) or evaluate is not None
-    if progress is not None:
-        progress.expect(_count_steps(mode, validate, probing, evaluate is not None) - 2)  # graph and plan are done
-    probe_x = None
-    before = None
-    if probing:
-        with clock.stage("probe"):
-            v.require_runnable(model)
-            if probe is None and prepared is not None and prepared.before is not None:
-                probe_x, before = prepared.probe, prepared.before
-            else:
-                probe_x = probe if probe is not None else v.make_probe(model, view)
-                before = v.compute(model, probe_x)
-                if prepared is not None and probe is None:
-                    prepared.probe, prepared.before = probe_x, before
-    notes: list[str] = list(plan.notes)
-    undo = None
-    kept: list[tuple[str, Any, Any]] = []
-    summary = WeightSummary()
-    if mode == "clone":
-        from rewrite.materialize import materialize
-        from rewrite.weights import transfer
+    with _recursion_room(view):  # room on the stack for Keras's graph walks
+        probing = validate == "full" or bool(plan.expect_outputs) or evaluate is not None
+        if progress is not None:
+            progress.expect(_count_steps(mode, validate, probing, evaluate is not None) - 2)  # graph and plan are done
+        probe_x = None
+        before = None
+        if probing:
+            with clock.stage("probe"):
+                v.require_runnable(model)
+                if probe is None and prepared is not None and prepared.before is not None:
+                    probe_x, before = prepared.probe, prepared.before
+                else:
+                    probe_x = probe if probe is not None else v.make_probe(model, view)
+                    before = v.compute(model, probe_x)
+                    if prepared is not None and probe is None:
+                        prepared.probe, prepared.before = probe_x, before
+        notes: list[str] = list(plan.notes)
+        undo = None
+        kept: list[tuple[str, Any, Any]] = []
+        summary = WeightSummary()
+        if mode == "clone":
+            from rewrite.materialize import materialize
+            from rewrite.weights import transfer
 
-        with clock.stage("materialize"):
-            built = materialize(view, plan)
-        with clock.stage("weights"):
-            moved = transfer(view, plan, built)
-        new_model, kept, summary = built.model, moved.kept, moved.summary
-        notes += built.notes
-    else:
-        from rewrite.inplace import apply_inplace
+            with clock.stage("materialize"):
+                built = materialize(view, plan)
+            with clock.stage("weights"):
+                moved = transfer(view, plan, built)
+            new_model, kept, summary = built.model, moved.kept, moved.summary
+            notes += built.notes
+        else:
+            from rewrite.inplace import apply_inplace
 
-        if plan.structural or plan.added:
-            from rewrite.errors import InplaceError
+            if plan.structural or plan.added:
+                from rewrite.errors import InplaceError
 
-            raise InplaceError(
-                "in-place mode only sets fields of existing layers; `delete`, `insert`, `replace` and `wrap` "
-                "change the graph: use mode='clone' (CLI: --mode clone)"
-            )
-        with clock.stage("inplace"):
-            inplace_notes, undo = apply_inplace(view, plan)
-            notes += inplace_notes
-        new_model = model
+                raise InplaceError(
+                    "in-place mode only sets fields of existing layers; `delete`, `insert`, `replace` and `wrap` "
+                    "change the graph: use mode='clone' (CLI: --mode clone)"
+                )
+            with clock.stage("inplace"):
+                inplace_notes, undo = apply_inplace(view, plan)
+                notes += inplace_notes
+            new_model = model
 
-    checks: list[CheckResult] = []
-    drifts = []
-    if validate != "none":
-        with clock.stage("validate", "validate: well formed"):
-            if before is not None:
-                checks.append(v.check_probe(before))
-            checks.append(v.check_well_formed(new_model))
-            if validate == "config":
-                clock.step("validate: config round trip")
-                memo = None
-                if prepared is not None:
-                    prepared.config_memo = memo = prepared.config_memo or v.ConfigMemo()
-                checks.append(v.check_config_round_trip(new_model, custom_objects, safe_mode, memo))
-            clock.step("validate: outputs on the probe batch")
-            after = v.compute(new_model, probe_x) if probe_x is not None else None
-            if validate == "full" and after is not None:
-                clock.step("validate: .keras save and reload")
-                save_load, round_trip = v.check_save_load(new_model, probe_x, after, custom_objects, safe_mode)
-                checks += [round_trip, save_load]
-            clock.step("validate: kept weights")
-            if mode == "clone":
-                checks.append(v.check_kept_weights(kept))
-                checks.append(v.check_accounting(new_model, kept, summary.actions))
-            else:
-                checks.append(CheckResult(name="kept weights", status="passed", detail="in place: no weight was touched"))
-            if before is not None and after is not None:
-                clock.step("validate: drift")
-                drifts = v.drift(before, after)
-                checks += _located(v.check_expectations(drifts, plan.expect_outputs), plan, model, new_model, probe_x)
-    elif plan.expect_outputs and before is not None:
-        after = v.compute(new_model, probe_x)
-        drifts = v.drift(before, after)
-        checks += v.check_expectations(drifts, plan.expect_outputs)
-    evaluation = None
-    if evaluate is not None:
-        with clock.stage("evaluate"):
-            original_scores, new_scores = v.evaluate_both(model, new_model, evaluate)
-            evaluation = Evaluation(original=original_scores, rewritten=new_scores)
-    if getattr(model, "compiled", False) and mode == "clone":
-        notes.append("the input model was compiled; the result is compiled with the same config (fresh optimizer state)")
-    report = RewriteReport(
-        mode=mode,
-        params=plan.params,
-        statements=plan.statements,
-        weights=summary,
-        validation=checks,
-        drift=drifts,
-        evaluation=evaluation,
-        notes=notes,
-        warnings=[d.message for d in ruleset.warnings],
-        timings=clock.timings,
-        signature=plan.signature(),
-    )
-    if not report.passed:
-        failed = [c for c in checks if c.status == "failed"]
-        if undo is not None:
-            undo()  # in place: the input model goes back to what it was
-        raise ValidationFailure(
-            "validation failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed) + ". Nothing was written.",
-            report=report,
+        checks: list[CheckResult] = []
+        drifts = []
+        if validate != "none":
+            with clock.stage("validate", "validate: well formed"):
+                if before is not None:
+                    checks.append(v.check_probe(before))
+                checks.append(v.check_well_formed(new_model))
+                if validate == "config":
+                    clock.step("validate: config round trip")
+                    memo = None
+                    if prepared is not None:
+                        prepared.config_memo = memo = prepared.config_memo or v.ConfigMemo()
+                    checks.append(v.check_config_round_trip(new_model, custom_objects, safe_mode, memo))
+                clock.step("validate: outputs on the probe batch")
+                after = v.compute(new_model, probe_x) if probe_x is not None else None
+                if validate == "full" and after is not None:
+                    clock.step("validate: .keras save and reload")
+                    save_load, round_trip = v.check_save_load(new_model, probe_x, after, custom_objects, safe_mode)
+                    checks += [round_trip, save_load]
+                clock.step("validate: kept weights")
+                if mode == "clone":
+                    checks.append(v.check_kept_weights(kept))
+                    checks.append(v.check_accounting(new_model, kept, summary.actions))
+                else:
+                    checks.append(CheckResult(name="kept weights", status="passed", detail="in place: no weight was touched"))
+                if before is not None and after is not None:
+                    clock.step("validate: drift")
+                    drifts = v.drift(before, after)
+                    checks += _located(v.check_expectations(drifts, plan.expect_outputs), plan, model, new_model, probe_x)
+        elif plan.expect_outputs and before is not None:
+            after = v.compute(new_model, probe_x)
+            drifts = v.drift(before, after)
+            checks += v.check_expectations(drifts, plan.expect_outputs)
+        evaluation = None
+        if evaluate is not None:
+            with clock.stage("evaluate"):
+                original_scores, new_scores = v.evaluate_both(model, new_model, evaluate)
+                evaluation = Evaluation(original=original_scores, rewritten=new_scores)
+        if getattr(model, "compiled", False) and mode == "clone":
+            notes.append("the input model was compiled; the result is compiled with the same config (fresh optimizer state)")
+        report = RewriteReport(
+            mode=mode,
+            params=plan.params,
+            statements=plan.statements,
+            weights=summary,
+            validation=checks,
+            drift=drifts,
+            evaluation=evaluation,
+            notes=notes,
+            warnings=[d.message for d in ruleset.warnings],
+            timings=clock.timings,
+            signature=plan.signature(),
         )
-    from rewrite.provenance import record
+        if not report.passed:
+            failed = [c for c in checks if c.status == "failed"]
+            if undo is not None:
+                undo()  # in place: the input model goes back to what it was
+            raise ValidationFailure(
+                "validation failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed) + ". Nothing was written.",
+                report=report,
+            )
+        from rewrite.provenance import record
 
-    return RewriteResult(new_model, report, provenance=record(ruleset, plan.params, report))
-
-
-
-
+        return RewriteResult(new_model, report, provenance=record(ruleset, plan.params, report))
 
 
 def _count_steps(mode: Mode, validate: Validate, probing: bool, evaluating: bool) -> int:
