@@ -311,6 +311,13 @@ class ConfigMemo:
     """Serialized layer entries (config and build config) that rebuilt to the same weights."""
 
 
+def _weight_shapes(layers: dict[str, Any], name: str) -> list[tuple]:
+    """Weight shapes of layer `name`; none for a layer the model does not list
+    (a Sequential's config names its InputLayer, which `model.layers` leaves out)."""
+    layer = layers.get(name)
+    return [] if layer is None else [tuple(v.shape) for v in layer.weights]
+
+
 def _config_parts(config: dict, model: Any) -> tuple[str, dict[str, tuple[str, dict]]] | None:
     """(structure key, {layer name: (entry key, entry)}) of a serialized model, or None if it has no layer list.
 
@@ -320,11 +327,12 @@ def _config_parts(config: dict, model: Any) -> tuple[str, dict[str, tuple[str, d
     layers = config.get("config", {}).get("layers") if isinstance(config.get("config"), dict) else None
     if not isinstance(layers, list):
         return None
+    by_name = {layer.name: layer for layer in model.layers}
     entries = {}
     blank = []
     for entry in layers:
         name = str(entry.get("name") or entry.get("config", {}).get("name"))
-        shapes = [tuple(v.shape) for v in model.get_layer(name).weights]
+        shapes = _weight_shapes(by_name, name)
         entries[name] = (json.dumps([entry, shapes], sort_keys=True, default=repr), entry)
         blank.append({k: v for k, v in entry.items() if k not in ("config", "build_config", "compile_config")})
     shell = {**config, "config": {**config["config"], "layers": blank}}
@@ -363,11 +371,12 @@ def _layers_round_trip(
     model: Any, entries: dict[str, tuple[str, dict]], custom_objects: dict | None, safe_mode: bool, memo: ConfigMemo
 ) -> CheckResult:
     fresh = [(name, key, entry) for name, (key, entry) in entries.items() if key not in memo.layers]
+    by_name = {layer.name: layer for layer in model.layers}
     for name, _, entry in fresh:
         layer = keras.saving.deserialize_keras_object(entry, custom_objects=custom_objects, safe_mode=safe_mode)
         if entry.get("build_config") and not layer.built:
             layer.build_from_config(entry["build_config"])
-        want = [tuple(v.shape) for v in model.get_layer(name).weights]
+        want = _weight_shapes(by_name, name)
         if [tuple(v.shape) for v in layer.weights] != want:
             return CheckResult(
                 name="config round trip", status="failed", detail=f"from_config of layer `{name}` builds different weight shapes"

@@ -145,3 +145,18 @@ def test_config_memo_rebuilds_only_new_layer_configs_and_still_catches_them(kera
     assert third.status == "failed" and "`odd`" in third.detail
     # Without the memo the whole model is rebuilt, with the same verdict.
     assert check_config_round_trip(model(7, "relu"), None, True).status == "failed"
+
+
+def test_config_memo_takes_sequential_models(keras):
+    # A Sequential's config lists its InputLayer, which `model.layers` leaves out.
+    from rewrite.validation import ConfigMemo, check_config_round_trip
+
+    def model(act):
+        return keras.Sequential(
+            [keras.Input((3,), name="x"), keras.layers.Dense(4, activation=act, name="a"), keras.layers.Dense(2, name="b")], name="s"
+        )
+
+    memo = ConfigMemo()
+    assert check_config_round_trip(model("relu"), None, True, memo).status == "passed"
+    second = check_config_round_trip(model("tanh"), None, True, memo)
+    assert second.status == "passed" and "1 new layer config(s) rebuilt" in second.detail
