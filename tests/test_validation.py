@@ -28,6 +28,18 @@ def test_kept_weights_catches_a_changed_value(keras):
     assert result.status == "failed" and "l/k" in result.detail
 
 
+def test_kept_weights_compare_bits_and_casts(keras):
+    def check(x, y):
+        return check_kept_weights([("l/k", keras.Variable(x, name="k"), keras.Variable(y, name="k"))]).status
+
+    nan = np.array([1.0, np.nan], "float32")
+    assert check(nan, nan.copy()) == "passed"  # the same bits, NaN included
+    assert check(np.zeros(2, "float32"), np.array([0.0, -0.0], "float32")) == "failed"  # equal, not the same bits
+    assert check(np.ones(2, "float32"), np.ones(3, "float32")) == "failed"
+    assert check(np.array([0.1, 2.5], "float32"), np.array([0.1, 2.5], "float32").astype("float64")) == "passed"  # a dtype rule's cast
+    assert check(np.array([0.1, 2.5], "float32"), np.array([0.1, 2.5], "float64")) == "failed"  # not what the cast gives
+
+
 def test_well_formed_catches_duplicate_names(keras):
     x = keras.Input((2,))
     m = keras.Model(x, keras.layers.Dense(2, name="a")(keras.layers.Dense(2, name="b")(x)))
