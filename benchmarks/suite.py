@@ -95,8 +95,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.models = args.models[:1] if args.models != DEFAULT_MODELS else ["resnet50"]
     if args.pairs < 1 or args.validation_pairs < 0 or args.scaling_pairs < 1 or len(args.sizes) < 2:
         parser.error("--pairs and --scaling-pairs must be >= 1, --validation-pairs >= 0, --sizes at least two")
-    if args.json is None and not q:
-        args.json = "benchmarks/results.json"
+    partial = set(args.only) != set(SECTIONS)
+    if partial and args.docs:
+        parser.error("--docs rewrites every table of docs/benchmarks.md: run every section (leave out --only)")
+    if args.json is None and not q and not partial:
+        args.json = "benchmarks/results.json"  # the record of a whole run; a part only prints
     if args.plot is None and not q:
         args.plot = "docs/img/scaling.png"
     return args

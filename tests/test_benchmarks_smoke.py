@@ -34,3 +34,15 @@ def test_quick_run_exercises_every_benchmark_and_writes_json_and_docs(tmp_path, 
     assert "old" not in text and text.endswith("<!-- results:end -->\n\nafter\n") and "| target |" in text
     printed = capsys.readouterr().out
     assert "Targets" in printed and "met" in printed
+
+
+def test_a_partial_run_prints_and_leaves_the_record_alone(tmp_path, monkeypatch, capsys):
+    import pytest
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):  # the docs' tables come from a whole run only
+        main(["--only", "check", "--docs", "benchmarks.md"])
+    assert "--docs rewrites every table" in capsys.readouterr().err
+    assert main(["--quick", "--only", "check"]) == 0
+    assert main(["--only", "check", "--statements", "10"]) == 0
+    assert not (tmp_path / "benchmarks").exists()  # no partial benchmarks/results.json
