@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from rewrite.report import RewriteReport, StatementReport
+from rewrite.report import RewriteReport, StatementReport, StructureChange
 from rewrite.values import show
 
 
@@ -68,6 +68,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], tag_column:
     return Table(tuple(headers), tuple(tuple(str(c) for c in r) for r in rows), tag_column)
 
 
+def _new_layers(c: StructureChange) -> str:
+    """The layers a change brings in; an insertion's with their class (its detail says where, not what)."""
+    if c.kind == "added" and len(c.classes) == len(c.new):
+        return ", ".join(f"{n} ({k})" for n, k in zip(c.new, c.classes)) or "-"
+    return ", ".join(c.new) or "-"
+
+
 def _statement(s: StatementReport, explain: bool) -> Section:
     blocks: list[Block] = []
     changed = len({c.layer for c in s.changes} | {c.layer for c in s.structure})
@@ -75,7 +82,7 @@ def _statement(s: StatementReport, explain: bool) -> Section:
     if s.changes:
         blocks.append(_table(["layer", "field", "old", "new"], [(c.layer, c.field, show(c.old), show(c.new)) for c in s.changes]))
     if s.structure:
-        rows = [(c.kind, c.layer, ", ".join(c.new) or "-", c.detail) for c in s.structure]
+        rows = [(c.kind, c.layer, _new_layers(c), c.detail) for c in s.structure]
         blocks.append(_table(["structure", "layer", "new layers", "detail"], rows, tag_column=0))
         for c in s.structure[:STRUCTURE_LINES_LIMIT]:
             if c.before:

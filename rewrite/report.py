@@ -59,6 +59,8 @@ class StructureChange(Frozen):
     """The model layer it concerns (the anchor of an insertion)."""
     new: list[str] = Field(default_factory=list)
     """Layers that come in."""
+    classes: list[str] = Field(default_factory=list)
+    """Their Keras classes, in the same order (`Dropout`)."""
     detail: str = ""
     before: str = ""
     """The layers around the change before it, e.g. `fc1 -> drop -> fc2`."""

@@ -73,6 +73,7 @@ class _Added:
     name: str
     anchor: str
     where: str
+    cls: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -93,7 +94,8 @@ def _marks(report: RewriteReport) -> tuple[dict[str, tuple[str, list[str]]], lis
         for sc in s.structure:
             if sc.kind == "added":
                 where = sc.detail.split(" ", 1)[0] if sc.detail.split(" ", 1)[0] in ("after", "before") else "after"
-                added += [_Added(name, sc.layer, where) for name in sc.new]
+                classes = sc.classes or [""] * len(sc.new)
+                added += [_Added(name, sc.layer, where, cls) for name, cls in zip(sc.new, classes)]
             elif sc.kind == "removed":
                 mark(sc.layer, "removed", "deleted")
             elif sc.kind == "replaced":
@@ -179,7 +181,7 @@ def _insert(dg: nx.DiGraph, a: _Added, by_path: dict[str, list[str]], added_ids:
     for nid in anchors:
         new = f"+{a.name}@{nid}"
         parent = dg.nodes[nid]["box"].parent
-        dg.add_node(new, box=Box(new, [a.name, f"{a.where} {a.anchor}"], "added", parent))
+        dg.add_node(new, box=Box(new, [a.name, a.cls, f"{a.where} {a.anchor}"] if a.cls else [a.name, f"{a.where} {a.anchor}"], "added", parent))
         added_ids.setdefault(a.name, []).append(new)
         if a.where == "after":
             for succ in list(dg.successors(nid)):

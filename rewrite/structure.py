@@ -110,17 +110,24 @@ def _lines(preds: str, middle: list[str], succs: str) -> str:
     return " -> ".join(p for p in [preds, *middle, succs] if p) or "-"
 
 
-def _change(view: GraphView, kind: Any, seq: list[LayerInfo], new: list[str], detail: str, position: str = "") -> StructureChange:
+def _change(
+    view: GraphView, kind: Any, seq: list[LayerInfo], new: list[LayerInfo], detail: str, position: str = "", names: list[str] | None = None
+) -> StructureChange:
+    """The report's entry; `names` stands in for the new layers' names where they are drawn otherwise."""
+    classes = [i.class_name for i in new]
+    new_names = names if names is not None else [i.name for i in new]
     preds, succs = _around(view, seq)
     old_names = [i.name for i in seq]
     if kind == "added":
         before = _lines(preds if position == "before" else "", old_names, succs if position == "after" else "")
-        after_mid = new + old_names if position == "before" else old_names + new
+        after_mid = new_names + old_names if position == "before" else old_names + new_names
         after = _lines(preds if position == "before" else "", after_mid, succs if position == "after" else "")
     else:
         before = _lines(preds, old_names, succs)
-        after = _lines(preds, new, succs)
-    return StructureChange(kind=kind, layer=" -> ".join(i.path for i in seq), new=new, detail=detail, before=before, after=after)
+        after = _lines(preds, new_names, succs)
+    return StructureChange(
+        kind=kind, layer=" -> ".join(i.path for i in seq), new=new_names, classes=classes, detail=detail, before=before, after=after
+    )
 
 
 # ------------------------------------------------------------------ delete
@@ -196,7 +203,7 @@ def _insert(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Insert
                 edit.before.append(added)  # immediately before the layer
             edit.note(cs.index, stmt.policy)
         out.matched.append(info)
-        out.structure.append(_change(view, "added", [info], [added.name], f"{stmt.where} {info.path}", stmt.where))
+        out.structure.append(_change(view, "added", [info], [added], f"{stmt.where} {info.path}", stmt.where))
 
 
 IDENTITY_CLASSES = ("Dense", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "BatchNormalization")
@@ -327,7 +334,7 @@ def _replace(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Repla
             member.remove = True
             member.note(cs.index, stmt.policy)
         out.matched.extend(seq)
-        out.structure.append(_change(view, "replaced", seq, [a.name for a in added], stmt.call.name))
+        out.structure.append(_change(view, "replaced", seq, added, stmt.call.name))
 
 
 # ------------------------------------------------------------------ wrap
@@ -353,4 +360,4 @@ def _wrap(plan: Plan, view: GraphView, cs: CompiledStatement, stmt: ast.Wrap, ou
         edit.wrapper = _add(plan, view, info, wrapper, "wrapper", cs, carry_from=info.key)
         edit.note(cs.index, stmt.policy)
         out.matched.append(info)
-        out.structure.append(_change(view, "wrapped", [info], [f"{edit.wrapper.name}({info.name})"], cls.__name__))
+        out.structure.append(_change(view, "wrapped", [info], [edit.wrapper], cls.__name__, names=[f"{edit.wrapper.name}({info.name})"]))

@@ -100,7 +100,7 @@ def test_report_html_has_the_terminal_tables_cell_for_cell(rewritten):
     changes = next(t for t in page.tables if t[0] == ["layer", "field", "old", "new"])
     assert changes[1:] == [["fc1", "activation", "relu", "gelu"], ["fc2", "activation", "relu", "gelu"]]
     structure = [t for t in page.tables if t[0][0] == "structure"]
-    assert [row[:3] for t in structure for row in t[1:]] == [["added", "fc2", "fc2_dropout"], ["removed", "drop", "-"]]
+    assert [row[:3] for t in structure for row in t[1:]] == [["added", "fc2", "fc2_dropout (Dropout)"], ["removed", "drop", "-"]]
     validation = next(t for t in page.tables if t[0] == ["check", "result", "detail"])
     assert [row[1] for row in validation[1:]] == [c.status for c in report.validation]
     assert all(row[1] == "passed" for row in validation[1:])

@@ -81,6 +81,7 @@ def test_insert_before_goes_between_the_layer_and_its_inputs(seq_model):
     scene = build_scene(build_view(seq_model).graph, rewrite.plan(seq_model, 'insert Dropout(0.1) before Dense[name = "out"]'))
     new = next(n for n, kind in kinds(scene).items() if kind == "added")
     assert list(scene.graph.predecessors(new)) == ["pool#0"] and list(scene.graph.successors(new)) == ["out#0"]
+    assert scene.graph.nodes[new]["box"].label() == ["out_dropout", "Dropout", "before out"]  # its class, as the model's own boxes
 
 
 def test_a_large_graph_folds_to_the_changes_and_their_context(keras):
