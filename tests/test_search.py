@@ -112,6 +112,43 @@ def test_keras_tuner_search_over_a_rule_set(head_model, tmp_path):
     assert head_model.get_layer("fc1").units == 16  # the base is never changed
 
 
+def test_keras_tuner_takes_choices_it_cannot_hold_as_they_are(keras, tmp_path):
+    keras_tuner = pytest.importorskip("keras_tuner")
+    from rewrite.tuner import RewriteHyperModel, declare, decode
+
+    rs = rewrite.from_text(
+        "param k = (3, 3) in [(1, 1), (3, 3)]\nparam pad = none in [none, 2]\nparam m = 2 in [2, 2.5]\n"
+        "param shape = (4, 4)\nparam act = relu in [relu, tanh]\n"
+        'Conv2D[name = "conv"].kernel_size := $k using weights=reinit\nConv2D.activation := $act\n'
+    )
+    hp = keras_tuner.HyperParameters()
+    values = declare(hp, rs.space())
+    assert values == {"k": (3, 3), "pad": None, "m": 2, "shape": (4, 4), "act": "relu"}
+    declared = {p.name: (type(p).__name__, getattr(p, "values", None)) for p in hp.space}
+    assert declared["k"] == ("Choice", ["(1, 1)", "(3, 3)"]) and declared["pad"] == ("Choice", ["None", "2"])
+    assert declared["m"] == ("Choice", ["2", "2.5"]) and declared["act"] == ("Choice", ["relu", "tanh"])
+    assert decode(rs.space(), {"k": "(1, 1)", "pad": "2", "m": "2.5", "shape": "(4, 4)", "act": "tanh"}) == {
+        "k": (1, 1), "pad": 2, "m": 2.5, "shape": (4, 4), "act": "tanh"
+    }
+    x = keras.Input((6, 6, 2))
+    base = keras.Model(x, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, name="conv")(x))))
+    base.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(1)
+    data = rng.standard_normal((16, 6, 6, 2)).astype("float32"), rng.standard_normal((16, 2)).astype("float32")
+    grid = rewrite.from_text(
+        "param k = (3, 3) in [(1, 1), (3, 3)]\nparam act = relu in [relu, tanh]\n"
+        'Conv2D[name = "conv"].kernel_size := $k using weights=reinit\nConv2D.activation := $act\n'
+    )
+    tuner = keras_tuner.GridSearch(RewriteHyperModel(base, grid), objective="loss", max_trials=4, directory=str(tmp_path), overwrite=True)
+    tuner.search(*data, epochs=1, verbose=0)
+    trials = tuner.oracle.get_best_trials(4)
+    picked = [decode(grid.space(), t.hyperparameters.values) for t in trials]
+    assert sorted((p["k"], p["act"]) for p in picked) == [((1, 1), "relu"), ((1, 1), "tanh"), ((3, 3), "relu"), ((3, 3), "tanh")]
+    for t, p in zip(trials, picked):  # each trial's model has the kernel its hyperparameters name
+        assert tuple(tuner.load_model(t).get_layer("conv").kernel_size) == p["k"]
+    assert base.get_layer("conv").kernel_size == (3, 3)
+
+
 def test_signature_tells_replacements_apart(head_model):
     rs = rewrite.from_text("param act = relu in [relu, gelu]\nreplace Dropout with Activation($act)\n")
     a, b, c = (rewrite.plan(head_model, rs, params={"act": act}).signature for act in ("relu", "gelu", "relu"))
