@@ -20,7 +20,6 @@ import keras_tuner
 from rewrite.search import ParamSpace
 from rewrite.values import show
 
-
 _NATIVE = (str, int, float, bool)
 
 
