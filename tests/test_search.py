@@ -81,9 +81,18 @@ def test_search_command_writes_variants_and_index(tmp_path, capsys, keras):
     assert main(["search", str(model_path), str(rules), "--sample", "3", "--seed", "1", "-o", str(tmp_path / "s")]) == 0
 
 
+def _declared(rs):
+    """The trial values KerasTuner's defaults give, and the hyperparameters declared, by name."""
+    keras_tuner = pytest.importorskip("keras_tuner")
+    from rewrite.tuner import declare
+
+    hp = keras_tuner.HyperParameters()
+    return declare(hp, rs.space()), {p.name: p for p in hp.space}
+
+
 def test_keras_tuner_search_over_a_rule_set(head_model, tmp_path):
     keras_tuner = pytest.importorskip("keras_tuner")
-    from rewrite.tuner import RewriteHyperModel, declare
+    from rewrite.tuner import RewriteHyperModel
 
     rs = rewrite.from_text(
         "param act = relu in [relu, tanh]\nparam width = 16 in range(16, 32, step=16)\n"
@@ -91,10 +100,9 @@ def test_keras_tuner_search_over_a_rule_set(head_model, tmp_path):
         'Dense[name = "fc1"].activation := $act\nDense[name = "fc1"].units := $width using weights=widen\n'
         "Dropout.rate := $rate\nDense[name = \"out\"].units := 3 * $fixed\n"
     )
-    hp = keras_tuner.HyperParameters()
-    values = declare(hp, rs.space())
+    values, declared = _declared(rs)
     assert values == {"act": "relu", "width": 16, "rate": 0.2, "fixed": 1}
-    kinds = {p.name: type(p).__name__ for p in hp.space}
+    kinds = {name: type(p).__name__ for name, p in declared.items()}
     assert kinds == {"act": "Choice", "width": "Int", "rate": "Float", "fixed": "Fixed"}
     with pytest.raises(ValueError, match="needs a compiled base model"):
         RewriteHyperModel(head_model, rs)
@@ -114,17 +122,16 @@ def test_keras_tuner_search_over_a_rule_set(head_model, tmp_path):
 
 def test_keras_tuner_takes_choices_it_cannot_hold_as_they_are(keras, tmp_path):
     keras_tuner = pytest.importorskip("keras_tuner")
-    from rewrite.tuner import RewriteHyperModel, declare, decode
+    from rewrite.tuner import RewriteHyperModel, decode
 
     rs = rewrite.from_text(
         "param k = (3, 3) in [(1, 1), (3, 3)]\nparam pad = none in [none, 2]\nparam m = 2 in [2, 2.5]\n"
         "param shape = (4, 4)\nparam act = relu in [relu, tanh]\n"
         'Conv2D[name = "conv"].kernel_size := $k using weights=reinit\nConv2D.activation := $act\n'
     )
-    hp = keras_tuner.HyperParameters()
-    values = declare(hp, rs.space())
+    values, hps = _declared(rs)
     assert values == {"k": (3, 3), "pad": None, "m": 2, "shape": (4, 4), "act": "relu"}
-    declared = {p.name: (type(p).__name__, getattr(p, "values", None)) for p in hp.space}
+    declared = {name: (type(p).__name__, getattr(p, "values", None)) for name, p in hps.items()}
     assert declared["k"] == ("Choice", ["(1, 1)", "(3, 3)"]) and declared["pad"] == ("Choice", ["None", "2"])
     assert declared["m"] == ("Choice", ["2", "2.5"]) and declared["act"] == ("Choice", ["relu", "tanh"])
     assert decode(rs.space(), {"k": "(1, 1)", "pad": "2", "m": "2.5", "shape": "(4, 4)", "act": "tanh"}) == {
