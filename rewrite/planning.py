@@ -7,6 +7,7 @@ matches at once, and never re-matches its own output.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -96,6 +97,29 @@ def apply_set_field(plan: Plan, view: GraphView, cs: CompiledStatement, out: Out
         out.changes.append(FieldChange(layer=info.path, field=stmt.field, old=old, new=value))
 
 
+_WIDE = re.compile(r"\b(float64|int64|uint64|complex128)\b")
+
+
+def _narrowed_dtypes(changes: list[FieldChange]) -> list[str]:
+    """JAX keeps 64-bit values as 32-bit unless `jax_enable_x64` is on: the layer's
+    dtype would say float64 while its variables hold float32, with no error."""
+    wide = sorted({c.layer for c in changes if c.field == "dtype" and _WIDE.search(show(c.new))})
+    if not wide:
+        return []
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return []
+    import jax
+
+    if jax.config.jax_enable_x64:
+        return []
+    return [
+        f"{', '.join(wide[:3])}{' ...' if len(wide) > 3 else ''}: on JAX, 64-bit dtypes hold 32-bit values unless "
+        "`jax.config.update('jax_enable_x64', True)` runs first (or JAX_ENABLE_X64=1 is set); the variables stay float32"
+    ]
+
+
 def build_plan(ruleset: RuleSet, view: GraphView, params: dict[str, Any], strict: bool = False) -> Plan:
     from rewrite.structure import apply_structural
 
@@ -110,6 +134,7 @@ def build_plan(ruleset: RuleSet, view: GraphView, params: dict[str, Any], strict
             apply_set_field(plan, view, cs, out)
         else:
             apply_structural(plan, view, cs, out)
+        out.warnings += _narrowed_dtypes(out.changes)
         if not out.matched:
             out.warnings.append(f"`{stmt.source}` matched no layer" + (" (see near misses)" if out.near else ""))
             if strict:

@@ -90,3 +90,15 @@ def test_a_dotted_layer_name_works_or_is_refused_by_name(head_model, keras):
     result = rewrite.apply(head_model, text)
     assert result.report.passed
     assert result.model.get_layer("fc.1").units == 16
+
+
+def test_a_64_bit_dtype_rule_warns_where_the_backend_narrows_it(keras):
+    x = keras.Input((3,))
+    model = keras.Model(x, keras.layers.Dense(2, name="fc")(x))
+    result = rewrite.apply(model, 'Dense[name = "fc"].dtype := "float64"')
+    held = np.asarray(result.model.get_layer("fc").kernel.numpy()).dtype
+    warned = [w for w in result.report.statements[0].warnings if "64-bit dtypes hold 32-bit values" in w]
+    if keras.backend.backend() == "jax" and not __import__("jax").config.jax_enable_x64:
+        assert held == np.float32 and len(warned) == 1 and warned[0].startswith("fc: on JAX")
+    else:  # TensorFlow and PyTorch hold what the rule asks, and nothing is said
+        assert held == np.float64 and warned == []
