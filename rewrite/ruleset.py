@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rewrite import ast
 from rewrite.checking import Checker, check_params
 from rewrite.errors import Diagnostic, RuleCheckError, RuleSyntaxError
-from rewrite.parsing import parse
+from rewrite.parsing import parse, paused_collection
 from rewrite.values import evaluate, param_refs
 
 if TYPE_CHECKING:
@@ -264,9 +264,10 @@ def collect(*paths: str | Path) -> RuleSet:
         ['unknown-param']
     """
     loader = _Loader()
-    for p in paths:
-        loader.load_file(resolve_use(str(p), Path.cwd()) if str(p).startswith(LIBRARY_PREFIX) else Path(p))
-    return loader.finish()
+    with paused_collection():
+        for p in paths:
+            loader.load_file(resolve_use(str(p), Path.cwd()) if str(p).startswith(LIBRARY_PREFIX) else Path(p))
+        return loader.finish()
 
 
 def from_text(text: str, file: str = "<string>") -> RuleSet:
@@ -278,12 +279,13 @@ def from_text(text: str, file: str = "<string>") -> RuleSet:
         1
     """
     loader = _Loader()
-    parsed = parse(text, file)
-    if parsed.uses:
-        use = parsed.uses[0]
-        raise RuleSyntaxError("`use` needs a rule file on disk; load it with rewrite.load(path)", file, use.line, use.column, "")
-    loader.add(parsed)
-    rs = loader.finish()
+    with paused_collection():
+        parsed = parse(text, file)
+        if parsed.uses:
+            use = parsed.uses[0]
+            raise RuleSyntaxError("`use` needs a rule file on disk; load it with rewrite.load(path)", file, use.line, use.column, "")
+        loader.add(parsed)
+        rs = loader.finish()
     if rs.errors:
         raise RuleCheckError(rs.diagnostics)
     return rs

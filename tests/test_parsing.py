@@ -179,3 +179,31 @@ def test_fast_driver_is_in_use_and_leaves_errors_to_lark():
         assert str(fast.value) == str(slow.value)
         assert (fast.value.line, fast.value.column, fast.value.label) == (slow.value.line, slow.value.column, slow.value.label)
 
+
+
+def test_parsing_pauses_the_garbage_collector_and_leaves_it_as_found(tmp_path):
+    import gc
+
+    import rewrite
+
+    collections = []
+    gc.callbacks.append(lambda phase, info: collections.append(info) if phase == "start" else None)
+    try:
+        text = "\n".join(f'Dense[name = "fc{i}"].units := {i + 1}' for i in range(3000))
+        rewrite.from_text(text)  # makes about a hundred times generation 0's threshold of objects
+        # at most the one collection the first allocation after the parse sets off
+        assert len(collections) <= 1 and gc.isenabled()
+        collections.clear()
+        with pytest.raises(RuleSyntaxError):
+            parse("Dense.units := := 3")
+        assert gc.isenabled()  # back on after an error too
+        (tmp_path / "r.rw").write_text(text)
+        assert rewrite.collect(tmp_path / "r.rw").errors == [] and len(collections) <= 1 and gc.isenabled()
+        gc.disable()
+        try:
+            parse(text)
+            assert not gc.isenabled()  # a caller that turned it off keeps it off
+        finally:
+            gc.enable()
+    finally:
+        gc.callbacks.pop()
