@@ -1,6 +1,7 @@
 """Many variants of one model: keras-rewrite's search path against the hand-written loop.
 
     python -m benchmarks.variants [--variants 50] [--quick]
+    python -m benchmarks.variants --files 40 [--jobs 2]
 
 MobileNetV2 (weights=None) and a rule file with two params (the activation of its
 35 ReLU layers, the activation of its classifier): 10 x 5 = 50 distinct variants.
@@ -47,11 +48,56 @@ def hand_written(model: Any, act: str, head: str) -> Any:
     return new
 
 
+def files(count: int, jobs: int) -> int:
+    """Variants written to .keras files: the hand-written loop with `model.save`, then
+    `keras-rewrite search --grid` in one process and in `jobs` worker processes. Both
+    write the grid's first `count` points (a multiple of 5: whole rows of the grid)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import keras
+
+    import rewrite
+    from rewrite.cli import main as cli
+
+    with tempfile.TemporaryDirectory(prefix="keras-rewrite-bench-files-") as tmp:
+        root = Path(tmp)
+        model = keras.applications.MobileNetV2(weights=None)
+        model.save(root / "base.keras")
+        (root / "r.rw").write_text(RULES)
+        params = rewrite.from_text(RULES).grid()[:count]  # distinct, so both sides write every one
+        start = time.perf_counter()
+        for i, p in enumerate(params):
+            hand_written(model, p["act"], p["head"]).save(root / f"hand_{i:03d}.keras")
+        timings = {"B by hand, model.save": time.perf_counter() - start}
+        for n in sorted({1, jobs}):
+            out = root / f"jobs{n}"
+            start = time.perf_counter()
+            rules = root / f"first{count}.rw"  # the grid's first `count` points: act takes its first count // 5 values
+            acts = rewrite.from_text(RULES).space()["act"].values[: max(1, count // 5)]
+            rules.write_text(RULES.replace("[relu, gelu, silu, tanh, elu, selu, softplus, sigmoid, hard_sigmoid, mish]", f"[{', '.join(acts)}]"))
+            assert cli(["search", str(root / "base.keras"), str(rules), "--grid", "-o", str(out), "--jobs", str(n)]) == 0
+            timings[f"A search --jobs {n}"] = time.perf_counter() - start
+            built = len(list(out.glob("variant_*.keras")))
+            shutil.rmtree(out)
+    print(f"{built} distinct variants of MobileNetV2 written to .keras files by each side")
+    for label, seconds in timings.items():
+        print(f"  {label:24s}: {seconds:6.1f} s in all ({seconds / timings['B by hand, model.save']:.2f} of B)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.variants")
     parser.add_argument("--variants", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="a tiny model and 4 variants (smoke test)")
+    parser.add_argument("--files", type=int, metavar="N", help="instead: N draws written to files, by hand and by `search` (one and --jobs processes)")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes for --files (default 2)")
     args = parser.parse_args(argv)
+    if args.files:
+        if args.files % 5:
+            parser.error("--files takes a multiple of 5 (whole rows of the 10 x 5 grid)")
+        return files(args.files, args.jobs)
     import keras
 
     import rewrite

@@ -1,3 +1,4 @@
 from rewrite.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a worker process of `search --jobs` imports it
+    raise SystemExit(main())

@@ -227,6 +227,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     import csv
 
+    if args.jobs < 1:
+        raise ValueError(f"--jobs takes a number of worker processes, 1 or more. Received: --jobs {args.jobs}")
     rules = _load_rules(args)
     fixed = _params(args)
     if args.sample is not None:
@@ -255,39 +257,134 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _variant_row(index: int, params: dict[str, Any], model: Any, report: Any, rules: Any, out_dir: Path) -> dict[str, Any]:
+    """Save one built variant (whole or not at all); its row of the index."""
+    from rewrite.provenance import record
+    from rewrite.saving import save_atomic
+
+    name = f"variant_{index:03d}.keras"
+    save_atomic(model, out_dir / name, provenance=record(rules, params, report))
+    return {
+        "index": index,
+        "params": params,
+        "file": name,
+        "parameters": int(model.count_params()),
+        "validation": "passed" if report.passed else "failed",
+        "max_drift": max((d.max_abs for d in report.drift), default=None),
+        "changed_layers": len({c.layer for s in report.statements for c in [*s.changes, *s.structure]}),
+    }
+
+
+def _duplicate_row(index: int, params: dict[str, Any], of: int) -> dict[str, Any]:
+    return {"index": index, "params": params, "file": None, "duplicate_of": of}
+
+
 def _write_variants(
     args: argparse.Namespace, rules: Any, model: Any, params_list: list[dict[str, Any]], custom: dict | None, out_dir: Path, bar: Progress
 ) -> list[dict[str, Any]]:
     """Build and save each variant, one step of the bar each; the rows of the index."""
-    from rewrite.provenance import record
-    from rewrite.saving import save_atomic
     from rewrite.search import variants
 
+    if args.jobs > 1:
+        return _write_variants_in_processes(args, rules, model, params_list, out_dir, bar)
     rows: list[dict[str, Any]] = []
     total = len(params_list)
     if total:
         bar.step(f"variant 1/{total} {params_list[0]}")
     for v in variants(rules, model, params_list, validate=args.validate, custom_objects=custom, safe_mode=not args.unsafe):
-        row: dict[str, Any] = {"index": v.index, "params": v.params}
         if v.duplicate_of is not None:
-            row.update(file=None, duplicate_of=v.duplicate_of)
+            row = _duplicate_row(v.index, v.params, v.duplicate_of)
             bar.note(f"[{v.index + 1}/{total}] {v.params}: same model as variant {v.duplicate_of}, skipped")
         else:
-            name = f"variant_{v.index:03d}.keras"
-            save_atomic(v.model, out_dir / name, provenance=record(rules, v.params, v.report))
-            drift = max((d.max_abs for d in v.report.drift), default=None)
-            row.update(
-                file=name,
-                parameters=int(v.model.count_params()),
-                validation="passed" if v.report.passed else "failed",
-                max_drift=drift,
-                changed_layers=len({c.layer for s in v.report.statements for c in [*s.changes, *s.structure]}),
-            )
-            bar.note(f"[{v.index + 1}/{total}] {v.params}: {name}, {row['parameters']:,} parameters")
+            row = _variant_row(v.index, v.params, v.model, v.report, rules, out_dir)
+            bar.note(f"[{v.index + 1}/{total}] {v.params}: {row['file']}, {row['parameters']:,} parameters")
         rows.append(row)
         if v.index + 1 < total:
             bar.step(f"variant {v.index + 2}/{total} {params_list[v.index + 1]}")
     return rows
+
+
+# ---------------------------------------------------------------- search --jobs N
+
+_WORKER: dict[str, Any] = {}
+
+
+def _search_worker_start(args: argparse.Namespace, model_path: str) -> None:
+    """In each worker process, once: the rules, the model (from a file, so every
+    worker starts from the same weights) and what variants of it share."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from rewrite.engine import Prepared
+
+    custom = _custom_objects(args.custom_objects)
+    model = load_model(model_path, custom, not args.unsafe)
+    _WORKER.update(args=args, rules=_load_rules(args), custom=custom, model=model, prepared=Prepared.of(model))
+
+
+def _search_worker_build(index: int, params: dict[str, Any]) -> dict[str, Any]:
+    """Build, validate and save one variant in a worker; errors come back as text
+    (an exception object may not survive the trip between processes)."""
+    from rewrite.engine import run
+
+    w, args = _WORKER, _WORKER["args"]
+    try:
+        result = run(
+            w["rules"], w["model"], params=params, validate=args.validate, custom_objects=w["custom"],
+            safe_mode=not args.unsafe, prepared=w["prepared"],
+        )
+        return _variant_row(index, params, result.model, result.report, w["rules"], Path(args.output))
+    except (RewriteError, ValueError) as exc:
+        return {"index": index, "params": params, "error": str(exc)}
+
+
+def _write_variants_in_processes(
+    args: argparse.Namespace, rules: Any, model: Any, params_list: list[dict[str, Any]], out_dir: Path, bar: Progress
+) -> list[dict[str, Any]]:
+    """--jobs N: plans here (duplicates are found before anything is built), then
+    N worker processes build, validate and save the distinct variants."""
+    import multiprocessing
+    import tempfile
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from rewrite.engine import Prepared, dry_run
+    from rewrite.search import signature
+
+    prepared = Prepared.of(model)
+    rows: dict[int, dict[str, Any]] = {}
+    todo: list[tuple[int, dict[str, Any]]] = []
+    seen: dict[str, int] = {}
+    for index, params in enumerate(params_list):
+        sig = signature(dry_run(rules, model, params=params, prepared=prepared))
+        if sig in seen:
+            rows[index] = _duplicate_row(index, params, seen[sig])
+            bar.step(f"[{index + 1}/{len(params_list)}] {params}: same model as variant {seen[sig]}, skipped")
+        else:
+            seen[sig] = index
+            todo.append((index, params))
+    with tempfile.TemporaryDirectory(prefix="keras-rewrite-search-") as tmp:
+        model_path = args.model
+        if Path(model_path).suffix not in (".keras", ".h5"):  # built by a callable: the workers get this very model
+            from rewrite.saving import save_atomic
+
+            model_path = str(Path(tmp) / "base.keras")
+            save_atomic(model, Path(model_path))
+        bar.note(f"building {len(todo)} variant(s) in {args.jobs} worker processes")
+        context = multiprocessing.get_context("spawn")  # never fork a process that holds TensorFlow
+        with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=_search_worker_start, initargs=(args, model_path)) as pool:
+            pending = {pool.submit(_search_worker_build, index, params) for index, params in todo}
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        row = future.result()
+                        if "error" in row:
+                            raise RewriteError(f"variant {row['index']} {row['params']}: {row['error']}")
+                        rows[row["index"]] = row
+                        bar.step(f"[{row['index'] + 1}/{len(params_list)}] {row['params']}: {row['file']}, {row['parameters']:,} parameters")
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+    return [rows[i] for i in sorted(rows)]
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -383,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("-o", "--output", required=True, help="folder for the variants and the index")
     se.add_argument("--validate", choices=["full", "config", "none"], default="config")
     se.add_argument("--force", action="store_true", help="write over an earlier search in the folder")
+    se.add_argument("--jobs", type=int, default=1, metavar="N", help="build and save the variants in N worker processes")
     model_options(se)
     se.set_defaults(func=cmd_search)
 

@@ -81,6 +81,37 @@ def test_search_command_writes_variants_and_index(tmp_path, capsys, keras):
     assert main(["search", str(model_path), str(rules), "--sample", "3", "--seed", "1", "-o", str(tmp_path / "s")]) == 0
 
 
+def test_search_in_worker_processes_writes_what_one_process_writes(tmp_path, capsys, keras):
+    from rewrite.demo import build_demo_model
+
+    model_path = tmp_path / "base.keras"
+    build_demo_model().save(model_path)
+    rules = tmp_path / "s.rw"
+    rules.write_text('param act = relu in [relu, gelu]\nparam width = 32 in [32, 48]\nDense[name ~ "fc?"].activation := $act\nDense[name = "fc1"].units := $width using weights=slice\n')
+    one, two = tmp_path / "one", tmp_path / "two"
+    # width fixed at the model's own 32: every weight is kept, so the files can be compared bit for bit
+    assert main(["search", str(model_path), str(rules), "--grid", "-o", str(one), "--set", "width=32"]) == 0
+    assert main(["search", str(model_path), str(rules), "--grid", "-o", str(two), "--set", "width=32", "--jobs", "2"]) == 0
+    assert "2 variant(s) written" in capsys.readouterr().out.split("\n", 1)[1]  # 4 draws, width fixed: 2 plans
+    index = json.loads((one / "index.json").read_text())
+    assert json.loads((two / "index.json").read_text()) == index and (two / "index.csv").read_text() == (one / "index.csv").read_text()
+    for row in index:
+        if row["file"]:  # the same model, weight for weight
+            a, b = (keras.saving.load_model(d / row["file"]) for d in (one, two))
+            assert [w.path for w in a.weights] == [w.path for w in b.weights]
+            for x, y in zip(a.weights, b.weights):
+                np.testing.assert_array_equal(x.numpy(), y.numpy())
+    # A variant that cannot be built stops the search with its reason, and no index is written.
+    bad = tmp_path / "bad.rw"
+    bad.write_text("param width = 32 in [32, 48]\nDense[name = \"fc1\"].units := $width\n")
+    assert main(["search", str(model_path), str(bad), "--grid", "-o", str(tmp_path / "bad"), "--jobs", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "variant 1 {'width': 48}" in err and "using weights=reinit" in err
+    assert not (tmp_path / "bad" / "index.json").exists()
+    assert main(["search", str(model_path), str(rules), "--grid", "-o", str(tmp_path / "z"), "--jobs", "0"]) == 1
+    assert "--jobs takes a number of worker processes, 1 or more" in capsys.readouterr().err
+
+
 def _declared(rs):
     """The trial values KerasTuner's defaults give, and the hyperparameters declared, by name."""
     keras_tuner = pytest.importorskip("keras_tuner")
