@@ -344,6 +344,7 @@ def _write_variants_in_processes(
     import multiprocessing
     import tempfile
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     from rewrite.engine import Prepared, dry_run
     from rewrite.search import signature
@@ -375,7 +376,13 @@ def _write_variants_in_processes(
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
-                        row = future.result()
+                        try:
+                            row = future.result()
+                        except BrokenProcessPool as exc:
+                            raise RewriteError(
+                                f"a worker process ended without a result ({exc}); it may have run out of memory. "
+                                "The files written so far are whole; no index was written. Try fewer --jobs"
+                            ) from None
                         if "error" in row:
                             raise RewriteError(f"variant {row['index']} {row['params']}: {row['error']}")
                         rows[row["index"]] = row

@@ -112,6 +112,29 @@ def test_search_in_worker_processes_writes_what_one_process_writes(tmp_path, cap
     assert "--jobs takes a number of worker processes, 1 or more" in capsys.readouterr().err
 
 
+def test_search_says_so_when_a_worker_process_dies(tmp_path, capsys, keras, monkeypatch):
+    (tmp_path / "dying.py").write_text(
+        "import multiprocessing, os\nimport keras\n\n"
+        "class Fragile(keras.layers.Dense):\n"
+        "    def build(self, shape):\n"
+        "        if multiprocessing.parent_process() is not None:\n"
+        "            os._exit(3)  # a worker killed mid-build, as by the out-of-memory killer\n"
+        "        super().build(shape)\n\n"
+        "custom_objects = {'Fragile': Fragile}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from dying import Fragile
+
+    x = keras.Input((4,))
+    keras.Model(x, Fragile(2, name="fc")(x)).save(tmp_path / "m.keras")
+    (tmp_path / "r.rw").write_text("param act = relu in [relu, tanh]\nDense.activation := $act\n")
+    code = main(["search", "m.keras", "r.rw", "--grid", "-o", "out", "--jobs", "2", "--custom-objects", "dying"])
+    assert code == 1
+    assert "a worker process ended without a result" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "index.json").exists() and not list((tmp_path / "out").glob("*.keras"))
+
+
 def _declared(rs):
     """The trial values KerasTuner's defaults give, and the hyperparameters declared, by name."""
     keras_tuner = pytest.importorskip("keras_tuner")
