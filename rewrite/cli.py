@@ -17,6 +17,7 @@ import importlib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,12 @@ def load_model(spec: str, custom_objects: dict | None = None, safe_mode: bool = 
         import keras
 
         try:
-            return keras.saving.load_model(str(path), custom_objects=custom_objects, safe_mode=safe_mode)
+            with warnings.catch_warnings():
+                # A model compiled and saved before any training step has an optimizer with
+                # no slots yet; Keras warns that it cannot restore them. A rewrite compiles
+                # its result with a fresh optimizer anyway, so the warning says nothing here.
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                return keras.saving.load_model(str(path), custom_objects=custom_objects, safe_mode=safe_mode)
         except Exception as exc:
             message = f"cannot load {spec}: {type(exc).__name__}: {exc}".splitlines()[0]
             if "lambda" in str(exc).lower():

@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -40,6 +41,10 @@ def test_apply_writes_a_valid_model_and_leaves_the_input(saved, rules, tmp_path,
     text = capsys.readouterr().out
     assert "fc1    activation  relu  gelu" in text and "validation PASSED" in text and f"wrote {out}" in text
     assert digest(saved) == before
+    with warnings.catch_warnings(record=True) as caught:  # the input was compiled, never trained
+        warnings.simplefilter("always")
+        assert main(["plan", str(saved), str(rules)]) == 0
+    assert not [w for w in caught if "Skipping variable loading for optimizer" in str(w.message)]
     new = keras.saving.load_model(out)
     assert new.get_layer("fc1").activation.__name__ == "gelu"
     old = keras.saving.load_model(saved)
