@@ -65,8 +65,12 @@ def files(count: int, jobs: int) -> int:
         root = Path(tmp)
         model = keras.applications.MobileNetV2(weights=None)
         model.save(root / "base.keras")
-        (root / "r.rw").write_text(RULES)
-        params = rewrite.from_text(RULES).grid()[:count]  # distinct, so both sides write every one
+        # The grid's first `count` points: `act` cut to its first count // 5 values, all 5 heads.
+        acts = rewrite.from_text(RULES).space()["act"].values[: count // 5]
+        rules = root / "first.rw"
+        act_line = next(line for line in RULES.splitlines() if line.startswith("param act "))
+        rules.write_text(RULES.replace(act_line, f"param act = {acts[0]} in [{', '.join(acts)}]"))
+        params = rewrite.load(rules).grid()  # distinct, so both sides write every one
         start = time.perf_counter()
         for i, p in enumerate(params):
             hand_written(model, p["act"], p["head"]).save(root / f"hand_{i:03d}.keras")
@@ -74,14 +78,11 @@ def files(count: int, jobs: int) -> int:
         for n in sorted({1, jobs}):
             out = root / f"jobs{n}"
             start = time.perf_counter()
-            rules = root / f"first{count}.rw"  # the grid's first `count` points: act takes its first count // 5 values
-            acts = rewrite.from_text(RULES).space()["act"].values[: max(1, count // 5)]
-            rules.write_text(RULES.replace("[relu, gelu, silu, tanh, elu, selu, softplus, sigmoid, hard_sigmoid, mish]", f"[{', '.join(acts)}]"))
             assert cli(["search", str(root / "base.keras"), str(rules), "--grid", "-o", str(out), "--jobs", str(n)]) == 0
             timings[f"A search --jobs {n}"] = time.perf_counter() - start
-            built = len(list(out.glob("variant_*.keras")))
+            assert len(list(out.glob("variant_*.keras"))) == len(params)
             shutil.rmtree(out)
-    print(f"{built} distinct variants of MobileNetV2 written to .keras files by each side")
+    print(f"{len(params)} distinct variants of MobileNetV2 written to .keras files by each side")
     for label, seconds in timings.items():
         print(f"  {label:24s}: {seconds:6.1f} s in all ({seconds / timings['B by hand, model.save']:.2f} of B)")
     return 0
@@ -95,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes for --files (default 2)")
     args = parser.parse_args(argv)
     if args.files:
-        if args.files % 5:
-            parser.error("--files takes a multiple of 5 (whole rows of the 10 x 5 grid)")
+        if args.files % 5 or not 5 <= args.files <= 50:
+            parser.error("--files takes a multiple of 5 from 5 to 50 (whole rows of the 10 x 5 grid)")
         return files(args.files, args.jobs)
     import keras
 

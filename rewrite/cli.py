@@ -352,21 +352,17 @@ def _write_variants_in_processes(
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    from rewrite.engine import Prepared, dry_run
-    from rewrite.search import signature
+    from rewrite.engine import Prepared
+    from rewrite.search import planned
 
-    prepared = Prepared.of(model)
     rows: dict[int, dict[str, Any]] = {}
     todo: list[tuple[int, dict[str, Any]]] = []
-    seen: dict[str, int] = {}
-    for index, params in enumerate(params_list):
-        sig = signature(dry_run(rules, model, params=params, prepared=prepared))
-        if sig in seen:
-            rows[index] = _duplicate_row(index, params, seen[sig])
-            bar.step(f"[{index + 1}/{len(params_list)}] {params}: same model as variant {seen[sig]}, skipped")
+    for v in planned(rules, model, params_list, Prepared.of(model)):
+        if v.duplicate_of is not None:
+            rows[v.index] = _duplicate_row(v.index, v.params, v.duplicate_of)
+            bar.step(f"[{v.index + 1}/{len(params_list)}] {v.params}: same model as variant {v.duplicate_of}, skipped")
         else:
-            seen[sig] = index
-            todo.append((index, params))
+            todo.append((v.index, v.params))
     with tempfile.TemporaryDirectory(prefix="keras-rewrite-search-") as tmp:
         model_path = args.model
         if Path(model_path).suffix not in (".keras", ".h5"):  # built by a callable: the workers get this very model

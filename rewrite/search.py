@@ -126,16 +126,25 @@ def variants(ruleset: Any, model: Any, params_list: Iterable[dict[str, Any]], **
         >>> [(v.params["act"], v.report.passed) for v in variants(rules, model, rules.grid())]
         [('tanh', True), ('gelu', True)]
     """
-    from rewrite.engine import Prepared, dry_run, run
+    from rewrite.engine import Prepared, run
 
     prepared = Prepared.of(model)
+    for v in planned(ruleset, model, params_list, prepared):
+        if v.duplicate_of is not None:
+            yield v
+            continue
+        result = run(ruleset, model, params=v.params, prepared=prepared, **options)
+        yield Variant(v.index, v.params, result.model, result.report, v.signature)
+
+
+def planned(ruleset: Any, model: Any, params_list: Iterable[dict[str, Any]], prepared: Any) -> Iterator[Variant]:
+    """Each parameter set planned, not built: a Variant with the plan's report and no
+    model, `duplicate_of` set where an earlier set has the same plan."""
+    from rewrite.engine import dry_run
+
     seen: dict[str, int] = {}
     for index, params in enumerate(params_list):
-        planned = dry_run(ruleset, model, params=params, prepared=prepared)
-        sig = signature(planned)
-        if sig in seen:
-            yield Variant(index, params, None, planned, sig, duplicate_of=seen[sig])
-            continue
-        seen[sig] = index
-        result = run(ruleset, model, params=params, prepared=prepared, **options)
-        yield Variant(index, params, result.model, result.report, sig)
+        report = dry_run(ruleset, model, params=params, prepared=prepared)
+        sig = signature(report)
+        first = seen.setdefault(sig, index)
+        yield Variant(index, params, None, report, sig, duplicate_of=first if first != index else None)
