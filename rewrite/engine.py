@@ -98,8 +98,16 @@ class Prepared:
 
 
 def prepare(
-    ruleset: RuleSet, model: Any, params: dict[str, Any] | None, strict: bool, clock: _Clock, prepared: Prepared | None = None
+    ruleset: RuleSet,
+    model: Any,
+    params: dict[str, Any] | None,
+    strict: bool,
+    clock: _Clock,
+    prepared: Prepared | None = None,
+    plan: Plan | None = None,
 ) -> tuple[GraphView, Plan]:
+    if plan is not None and prepared is not None and prepared.model is model:
+        return prepared.view, plan  # planned already (the search path plans each draw once)
     values = ruleset.resolve_params(params)
     with clock.stage("graph"):
         view = prepared.view if prepared is not None and prepared.model is model else build_view(model)
@@ -113,9 +121,16 @@ def dry_run(
     ruleset: RuleSet, model: Any, params: dict[str, Any] | None = None, strict: bool = False, prepared: Prepared | None = None
 ) -> RewriteReport:
     """What the rules would match and change, with near misses; builds nothing."""
+    return planned(ruleset, model, params, strict, prepared)[1]
+
+
+def planned(
+    ruleset: RuleSet, model: Any, params: dict[str, Any] | None = None, strict: bool = False, prepared: Prepared | None = None
+) -> tuple[Plan, RewriteReport]:
+    """The plan and `dry_run`'s report of it; `run(..., plan=plan)` builds it without planning again."""
     clock = _Clock()
     view, plan = prepare(ruleset, model, params, strict, clock, prepared)
-    return RewriteReport(
+    return plan, RewriteReport(
         mode="plan",
         params=plan.params,
         statements=plan.statements,
@@ -153,17 +168,20 @@ def run(
     safe_mode: bool = True,
     prepared: Prepared | None = None,
     progress: bool | Progress | None = None,
+    plan: Plan | None = None,
 ) -> RewriteResult:
     """Rewrite `model`; see `rewrite.apply` for the options.
 
     `progress`: True draws a progress bar on stderr when it is a terminal; a
-    `Progress` is drawn on (and left open for its owner to close).
+    `Progress` is drawn on (and left open for its owner to close). `plan`: what
+    `planned(ruleset, model, params, strict, prepared)` returned, used (with
+    that `prepared`) instead of planning again.
     """
     if progress is True:
         with Progress("rewrite") as own:
-            return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, prepared, own)
+            return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, prepared, own, plan)
     given = progress if isinstance(progress, Progress) else None
-    return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, prepared, given)
+    return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, prepared, given, plan)
 
 
 def _run(
@@ -179,6 +197,7 @@ def _run(
     safe_mode: bool,
     prepared: Prepared | None,
     progress: Progress | None,
+    given_plan: Plan | None = None,
 ) -> RewriteResult:
     if mode not in ("clone", "inplace"):
         raise ValueError(f"mode must be 'clone' or 'inplace'. Received: mode={mode!r}")
@@ -187,7 +206,7 @@ def _run(
     clock = _Clock(progress)
     if prepared is not None and (prepared.model is not model or mode != "clone"):
         prepared = None  # in place, the model changes under the cache
-    view, plan = prepare(ruleset, model, params, strict, clock, prepared)
+    view, plan = prepare(ruleset, model, params, strict, clock, prepared, given_plan)
     if plan.problems:
         raise MatchError("the rules did not match as required:\n" + "\n".join(plan.problems))
     from rewrite import validation as v
@@ -312,4 +331,4 @@ def _count_steps(mode: Mode, validate: Validate, probing: bool, evaluating: bool
     return steps
 
 
-__all__ = ["dry_run", "run"]
+__all__ = ["dry_run", "planned", "run"]

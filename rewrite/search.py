@@ -129,22 +129,29 @@ def variants(ruleset: Any, model: Any, params_list: Iterable[dict[str, Any]], **
     from rewrite.engine import Prepared, run
 
     prepared = Prepared.of(model)
-    for v in planned(ruleset, model, params_list, prepared):
+    for v, plan in _planned(ruleset, model, params_list, prepared, bool(options.get("strict", False))):
         if v.duplicate_of is not None:
             yield v
             continue
-        result = run(ruleset, model, params=v.params, prepared=prepared, **options)
+        result = run(ruleset, model, params=v.params, prepared=prepared, plan=plan, **options)
         yield Variant(v.index, v.params, result.model, result.report, v.signature)
 
 
 def planned(ruleset: Any, model: Any, params_list: Iterable[dict[str, Any]], prepared: Any) -> Iterator[Variant]:
     """Each parameter set planned, not built: a Variant with the plan's report and no
     model, `duplicate_of` set where an earlier set has the same plan."""
-    from rewrite.engine import dry_run
+    for v, _ in _planned(ruleset, model, params_list, prepared):
+        yield v
+
+
+def _planned(
+    ruleset: Any, model: Any, params_list: Iterable[dict[str, Any]], prepared: Any, strict: bool = False
+) -> Iterator[tuple[Variant, Any]]:
+    from rewrite import engine
 
     seen: dict[str, int] = {}
     for index, params in enumerate(params_list):
-        report = dry_run(ruleset, model, params=params, prepared=prepared)
+        plan, report = engine.planned(ruleset, model, params, strict, prepared)
         sig = signature(report)
         first = seen.setdefault(sig, index)
-        yield Variant(index, params, None, report, sig, duplicate_of=first if first != index else None)
+        yield Variant(index, params, None, report, sig, duplicate_of=first if first != index else None), plan

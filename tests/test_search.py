@@ -61,6 +61,24 @@ def test_variants_are_deduplicated_keep_weights_and_leave_the_base(head_model):
     assert head_model.get_layer("fc1").units == 16 and head_model.get_layer("fc1").activation.__name__ == "relu"
 
 
+def test_variants_plan_each_draw_once_and_honour_strict(head_model, monkeypatch):
+    from rewrite import engine
+
+    calls = []
+    real = engine.build_plan
+    monkeypatch.setattr(engine, "build_plan", lambda *a, **k: calls.append(k.get("strict")) or real(*a, **k))
+    rs = rewrite.from_text('param act = relu in [relu, gelu]\nDense[name ~ "fc*"].activation := $act\n')
+    params = rs.grid() + [{"act": "relu"}]
+    built = list(variants(rs, head_model, params, validate="none", strict=True))
+    assert [v.duplicate_of for v in built] == [None, None, 0]
+    assert calls == [True, True, True]  # one plan per draw, duplicates included; none planned again to build
+    assert [v.model.get_layer("fc1").activation.__name__ for v in built[:2]] == ["relu", "gelu"]
+    calls.clear()
+    strict = rewrite.from_text('param act = relu in [relu]\nDense[name = "nothing"].activation := $act\n')
+    with pytest.raises(rewrite.MatchError, match="nothing"):
+        list(variants(strict, head_model, strict.grid(), validate="none", strict=True))
+
+
 def test_search_command_writes_variants_and_index(tmp_path, capsys, keras):
     from rewrite.demo import build_demo_model
 
