@@ -16,6 +16,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -319,6 +320,7 @@ def _search_worker_start(args: argparse.Namespace, model_path: str) -> None:
     """In each worker process, once: the rules, the model (from a file, so every
     worker starts from the same weights) and what variants of it share."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import_backend_quietly()
     from rewrite.engine import Prepared
 
     custom = _custom_objects(args.custom_objects)
@@ -516,9 +518,47 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# What TensorFlow's native code prints while it loads, whatever TF_CPP_MIN_LOG_LEVEL
+# says: absl's notice that logging is not set up yet, and oneDNN's INFO line.
+_STARTUP_NOISE = re.compile(r"All log messages before absl::InitializeLog\(\) is called|\] oneDNN custom operations are on")
+
+
+def import_backend_quietly() -> None:
+    """Import Keras (and its backend) with the backend's start-up notices held back.
+
+    TensorFlow prints them from native code, past Python's `sys.stderr`, even
+    with TF_CPP_MIN_LOG_LEVEL=3. While Keras is imported, file descriptor 2 goes
+    to a temporary file; afterwards every line of it except those notices is
+    written to stderr, in order. With TF_CPP_MIN_LOG_LEVEL set to 0 nothing is
+    held back.
+    """
+    if "keras" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
+        import keras  # noqa: F401
+
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode("utf-8", "replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not _STARTUP_NOISE.search(line)))
+            sys.stderr.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
+    if args.func not in (cmd_check, cmd_show_provenance):  # these read files only
+        import_backend_quietly()
     try:
         return int(args.func(args))
     except RuleSyntaxError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -142,6 +143,30 @@ def test_demo_command_end_to_end(tmp_path):
     assert "validation PASSED" in proc.stdout
     assert "reloaded it: outputs match the rewritten model (max diff 0)" in proc.stdout
     assert (tmp_path / "demo_rewritten.keras").exists()
+    # TensorFlow's start-up notices (printed from native code) are held back
+    assert "absl::InitializeLog" not in proc.stderr and "oneDNN custom operations" not in proc.stderr, proc.stderr
+
+
+def test_backend_start_up_notices_are_held_back_and_nothing_else(tmp_path):
+    """A stand-in `keras` writes to file descriptor 2 while it is imported, as TensorFlow does."""
+    fake = tmp_path / "keras"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "import os\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
+        "os.write(2, b'I0000 port.cc:153] oneDNN custom operations are on. You may see ...\\n')\n"
+        "os.write(2, b'a real problem while loading\\n')\n"
+    )
+    code = "from rewrite.cli import import_backend_quietly; import_backend_quietly(); import sys; print('after', file=sys.stderr)"
+    for level, held in (("3", True), ("0", False)):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()]), "TF_CPP_MIN_LOG_LEVEL": level}
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stderr.splitlines()
+        if held:
+            assert lines == ["a real problem while loading", "after"]
+        else:
+            assert len(lines) == 4 and "absl::InitializeLog" in lines[0] and lines[2:] == ["a real problem while loading", "after"]
 
 
 def test_bad_structural_edit_writes_nothing(saved, tmp_path, capsys):
