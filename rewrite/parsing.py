@@ -462,6 +462,12 @@ def _label_for(exc: UnexpectedInput, text: str, file: str) -> tuple[str, str] | 
             "unterminated regular expression",
             "a `/regex/` is opened but not closed on the same line; add the closing `/`",
         )
+    if isinstance(exc, UnexpectedToken) and str(exc.token) == "expect":
+        expected = _pretty_expected(exc.expected)
+        if "`rule`" in expected and "`}`" not in expected:  # at the top level, not inside a block
+            return "`expect` outside a rule block", (
+                "`expect` belongs inside a `rule NAME { ... }` block, after the statements it checks"
+            )
     if (
         isinstance(exc, UnexpectedToken)
         and str(exc.token) == "="

@@ -106,6 +106,9 @@ def test_every_common_mistake_gets_its_label(label, example):
         ("rule r {\n Dense.units := 3\n expect outputs equal tol=1\n}", "unknown expect option", 3, 2),
         ('Dense[name = "a"\n', "missing `]`", 1, 17),
         ("\n\nDense.activation = tanh", "`=` instead of `:=`", 3, 18),
+        ("Dense.units := 3\nexpect outputs changed", "`expect` outside a rule block", 2, 1),
+        ("rule r {\n Dense.units := 3\n}\n  expect matches >= 1", "`expect` outside a rule block", 4, 3),
+        ("rule r {\n Dense.units := 3\n expect matches >= 1\n", "unclosed rule block", 3, 21),
     ],
 )
 def test_error_labels_and_positions(text, label, line, column):
