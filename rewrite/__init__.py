@@ -91,7 +91,8 @@ def apply(model: Any, rules: str | Path | RuleSet, **options: Any) -> RewriteRes
             `"inplace"`), `validate` (`"full"`, `"config"` or `"none"`), `strict`
             (a statement that matches nothing is an error), `probe` (the input
             batch for validation and drift), `evaluate` (`(x, y)`: evaluate both
-            models), `custom_objects` and `safe_mode` (for the `.keras` reload).
+            models), `custom_objects` and `safe_mode` (for the `.keras` reload),
+            `drift` (measure the output drift whatever `validate` is).
 
     Returns:
         The new model and its report.

@@ -233,6 +233,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     import csv
+    import io
+
+    from rewrite.saving import write_text_atomic
 
     if args.jobs < 1:
         raise ValueError(f"--jobs takes a number of worker processes, 1 or more. Received: --jobs {args.jobs}")
@@ -252,13 +255,15 @@ def cmd_search(args: argparse.Namespace) -> int:
         model = load_model(args.model, custom, not args.unsafe)
         out_dir.mkdir(parents=True, exist_ok=True)
         rows = _write_variants(args, rules, model, params_list, custom, out_dir, bar)
-    (out_dir / "index.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
-    with open(out_dir / "index.csv", "w", newline="") as fh:
-        names = sorted({k for r in rows for k in r["params"]})
-        writer = csv.writer(fh)
-        writer.writerow(["index", *names, "file", "parameters", "validation", "max_drift", "duplicate_of"])
-        for r in rows:
-            writer.writerow([r["index"], *(r["params"].get(n) for n in names), r.get("file"), r.get("parameters"), r.get("validation"), r.get("max_drift"), r.get("duplicate_of")])
+    names = sorted({k for r in rows for k in r["params"]})
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(["index", *names, "file", "parameters", "validation", "max_drift", "duplicate_of"])
+    for r in rows:
+        writer.writerow([r["index"], *(r["params"].get(n) for n in names), r.get("file"), r.get("parameters"), r.get("validation"), r.get("max_drift"), r.get("duplicate_of")])
+    # The index is written last and whole: a folder with an index.json holds every file it names.
+    write_text_atomic(out_dir / "index.csv", table.getvalue())
+    write_text_atomic(out_dir / "index.json", json.dumps(rows, indent=2, default=str) + "\n")
     built = sum(1 for r in rows if r.get("file"))
     print(f"{built} variant(s) written to {out_dir} ({len(rows) - built} duplicate(s) skipped); index.json, index.csv")
     return 0
@@ -298,7 +303,8 @@ def _write_variants(
     total = len(params_list)
     if total:
         bar.step(f"variant 1/{total} {params_list[0]}")
-    for v in variants(rules, model, params_list, validate=args.validate, custom_objects=custom, safe_mode=not args.unsafe):
+    options = dict(validate=args.validate, custom_objects=custom, safe_mode=not args.unsafe, drift=not args.no_drift)
+    for v in variants(rules, model, params_list, **options):
         if v.duplicate_of is not None:
             row = _duplicate_row(v.index, v.params, v.duplicate_of)
             bar.note(f"[{v.index + 1}/{total}] {v.params}: same model as variant {v.duplicate_of}, skipped")
@@ -337,7 +343,7 @@ def _search_worker_build(index: int, params: dict[str, Any]) -> dict[str, Any]:
     try:
         result = run(
             w["rules"], w["model"], params=params, validate=args.validate, custom_objects=w["custom"],
-            safe_mode=not args.unsafe, prepared=w["prepared"],
+            safe_mode=not args.unsafe, prepared=w["prepared"], drift=not args.no_drift,
         )
         return _variant_row(index, params, result.model, result.report, w["rules"], Path(args.output))
     except (RewriteError, ValueError) as exc:
@@ -492,6 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--validate", choices=["full", "config", "none"], default="config")
     se.add_argument("--force", action="store_true", help="write over an earlier search in the folder")
     se.add_argument("--jobs", type=int, default=1, metavar="N", help="build and save the variants in N worker processes")
+    se.add_argument(
+        "--no-drift", action="store_true", help="leave out the output drift (one forward pass of each variant on the probe batch)"
+    )
     model_options(se)
     se.set_defaults(func=cmd_search)
 

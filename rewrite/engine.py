@@ -169,19 +169,22 @@ def run(
     prepared: Prepared | None = None,
     progress: bool | Progress | None = None,
     plan: Plan | None = None,
+    drift: bool = False,
 ) -> RewriteResult:
     """Rewrite `model`; see `rewrite.apply` for the options.
 
     `progress`: True draws a progress bar on stderr when it is a terminal; a
     `Progress` is drawn on (and left open for its owner to close). `plan`: what
     `planned(ruleset, model, params, strict, prepared)` returned, used (with
-    that `prepared`) instead of planning again.
+    that `prepared`) instead of planning again. `drift`: measure how far the
+    outputs and logits moved on the probe batch whatever `validate` is (`"full"`
+    always does).
     """
     if progress is True:
         with Progress("rewrite") as own:
-            return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, prepared, own, plan)
+            return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, prepared, own, plan, drift)
     given = progress if isinstance(progress, Progress) else None
-    return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, prepared, given, plan)
+    return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, prepared, given, plan, drift)
 
 
 def _run(
@@ -198,6 +201,7 @@ def _run(
     prepared: Prepared | None,
     progress: Progress | None,
     given_plan: Plan | None = None,
+    measure_drift: bool = False,
 ) -> RewriteResult:
     if mode not in ("clone", "inplace"):
         raise ValueError(f"mode must be 'clone' or 'inplace'. Received: mode={mode!r}")
@@ -212,7 +216,7 @@ def _run(
     from rewrite import validation as v
 
     with _recursion_room(view):  # room on the stack for Keras's graph walks
-        probing = validate == "full" or bool(plan.expect_outputs) or evaluate is not None
+        probing = validate == "full" or measure_drift or bool(plan.expect_outputs) or evaluate is not None
         if progress is not None:
             progress.expect(_count_steps(mode, validate, probing, evaluate is not None) - 2)  # graph and plan are done
         probe_x = None
@@ -285,7 +289,7 @@ def _run(
                     clock.step("validate: drift")
                     drifts = v.drift(before, after)
                     checks += _located(v.check_expectations(drifts, plan.expect_outputs), plan, model, new_model, probe_x)
-        elif plan.expect_outputs and before is not None:
+        elif (plan.expect_outputs or measure_drift) and before is not None:
             after = v.compute(new_model, probe_x)
             drifts = v.drift(before, after)
             checks += v.check_expectations(drifts, plan.expect_outputs)

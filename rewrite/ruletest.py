@@ -176,7 +176,9 @@ def run_test(path: Path, update: bool = False) -> Outcome:
     current = _plan_snapshot(report)
     text = json.dumps(current, indent=1) + "\n"
     if update or not snapshot.exists():
-        snapshot.write_text(text)
+        from rewrite.saving import write_text_atomic
+
+        write_text_atomic(snapshot, text)
         outcome.notes.append(f"wrote {snapshot.name}")
     elif json.loads(snapshot.read_text()) != json.loads(text):
         outcome.failures.append(

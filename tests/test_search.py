@@ -79,6 +79,15 @@ def test_variants_plan_each_draw_once_and_honour_strict(head_model, monkeypatch)
         list(variants(strict, head_model, strict.grid(), validate="none", strict=True))
 
 
+def test_drift_is_measured_on_request_at_every_validation_level(head_model):
+    rule = 'Dense[name = "fc1"].activation := tanh'
+    full = rewrite.apply(head_model, rule, validate="full").report.drift
+    assert full and max(d.max_abs for d in full) > 0
+    for validate in ("config", "none"):
+        assert rewrite.apply(head_model, rule, validate=validate).report.drift == []
+        assert rewrite.apply(head_model, rule, validate=validate, drift=True).report.drift == full
+
+
 def test_search_command_writes_variants_and_index(tmp_path, capsys, keras):
     from rewrite.demo import build_demo_model
 
@@ -96,7 +105,17 @@ def test_search_command_writes_variants_and_index(tmp_path, capsys, keras):
     assert widths == [32, 48]
     rows = list(csv.DictReader((out / "index.csv").read_text().splitlines()))
     assert len(rows) == 6 and {r["validation"] for r in rows if r["file"]} == {"passed"}
+    assert all(r["max_drift"] > 0.01 for r in index if r["file"])  # relu -> gelu moves the outputs
     assert main(["search", str(model_path), str(rules), "--sample", "3", "--seed", "1", "-o", str(tmp_path / "s")]) == 0
+    # Widening preserves the function: every variant's drift is (nearly) zero; --no-drift leaves it out.
+    wider = tmp_path / "wider.rw"
+    wider.write_text('param width = 32 in [32, 48, 64]\nDense[name = "fc1"].units := $width using weights=widen\n')
+    assert main(["search", str(model_path), str(wider), "--grid", "-o", str(tmp_path / "w")]) == 0
+    rows = json.loads((tmp_path / "w" / "index.json").read_text())
+    assert [r["parameters"] for r in rows] == sorted({r["parameters"] for r in rows})  # three widths
+    assert all(r["max_drift"] is not None and r["max_drift"] <= 1e-5 for r in rows)
+    assert main(["search", str(model_path), str(wider), "--grid", "-o", str(tmp_path / "n"), "--no-drift"]) == 0
+    assert [r["max_drift"] for r in json.loads((tmp_path / "n" / "index.json").read_text())] == [None] * 3
 
 
 def test_search_in_worker_processes_writes_what_one_process_writes(tmp_path, capsys, keras):
@@ -112,7 +131,13 @@ def test_search_in_worker_processes_writes_what_one_process_writes(tmp_path, cap
     assert main(["search", str(model_path), str(rules), "--grid", "-o", str(two), "--set", "width=32", "--jobs", "2"]) == 0
     assert "2 variant(s) written" in capsys.readouterr().out.split("\n", 1)[1]  # 4 draws, width fixed: 2 plans
     index = json.loads((one / "index.json").read_text())
-    assert json.loads((two / "index.json").read_text()) == index and (two / "index.csv").read_text() == (one / "index.csv").read_text()
+    drifts = [row.pop("max_drift", None) for row in index]
+    assert [d > 0 for d in drifts if d is not None] == [False, True]  # relu as before; then relu -> gelu
+    others = json.loads((two / "index.json").read_text())
+    theirs = [row.pop("max_drift", None) for row in others]
+    assert [d is None for d in theirs] == [d is None for d in drifts]
+    assert [d for d in theirs if d is not None] == pytest.approx([d for d in drifts if d is not None], rel=1e-6, abs=1e-9)
+    assert others == index
     for row in index:
         if row["file"]:  # the same model, weight for weight
             a, b = (keras.saving.load_model(d / row["file"]) for d in (one, two))
