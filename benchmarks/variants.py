@@ -50,8 +50,9 @@ def hand_written(model: Any, act: str, head: str) -> Any:
 
 def files(count: int, jobs: int) -> int:
     """Variants written to .keras files: the hand-written loop with `model.save`, then
-    `keras-rewrite search --grid` in one process and in `jobs` worker processes. Both
-    write the grid's first `count` points (a multiple of 5: whole rows of the grid)."""
+    `keras-rewrite search --grid` in one process and in `jobs` worker processes, and
+    last with `--drift` (each variant's output drift measured). All write the grid's
+    first `count` points (a multiple of 5: whole rows of the grid)."""
     import shutil
     import tempfile
     from pathlib import Path
@@ -75,16 +76,16 @@ def files(count: int, jobs: int) -> int:
         for i, p in enumerate(params):
             hand_written(model, p["act"], p["head"]).save(root / f"hand_{i:03d}.keras")
         timings = {"B by hand, model.save": time.perf_counter() - start}
-        for n in sorted({1, jobs}):
+        for n, extra in [*((n, []) for n in sorted({1, jobs})), (jobs, ["--drift"])]:
             out = root / f"jobs{n}"
             start = time.perf_counter()
-            assert cli(["search", str(root / "base.keras"), str(rules), "--grid", "-o", str(out), "--jobs", str(n)]) == 0
-            timings[f"A search --jobs {n}"] = time.perf_counter() - start
+            assert cli(["search", str(root / "base.keras"), str(rules), "--grid", "-o", str(out), "--jobs", str(n), *extra]) == 0
+            timings[f"A search --jobs {n} {' '.join(extra)}"] = time.perf_counter() - start
             assert len(list(out.glob("variant_*.keras"))) == len(params)
             shutil.rmtree(out)
     print(f"{len(params)} distinct variants of MobileNetV2 written to .keras files by each side")
     for label, seconds in timings.items():
-        print(f"  {label:24s}: {seconds:6.1f} s in all ({seconds / timings['B by hand, model.save']:.2f} of B)")
+        print(f"  {label:34s}: {seconds:6.1f} s in all ({seconds / timings['B by hand, model.save']:.2f} of B)")
     return 0
 
 

@@ -303,7 +303,7 @@ def _write_variants(
     total = len(params_list)
     if total:
         bar.step(f"variant 1/{total} {params_list[0]}")
-    options = dict(validate=args.validate, custom_objects=custom, safe_mode=not args.unsafe, drift=not args.no_drift)
+    options = dict(validate=args.validate, custom_objects=custom, safe_mode=not args.unsafe, drift=args.drift)
     for v in variants(rules, model, params_list, **options):
         if v.duplicate_of is not None:
             row = _duplicate_row(v.index, v.params, v.duplicate_of)
@@ -343,7 +343,7 @@ def _search_worker_build(index: int, params: dict[str, Any]) -> dict[str, Any]:
     try:
         result = run(
             w["rules"], w["model"], params=params, validate=args.validate, custom_objects=w["custom"],
-            safe_mode=not args.unsafe, prepared=w["prepared"], drift=not args.no_drift,
+            safe_mode=not args.unsafe, prepared=w["prepared"], drift=args.drift,
         )
         return _variant_row(index, params, result.model, result.report, w["rules"], Path(args.output))
     except (RewriteError, ValueError) as exc:
@@ -499,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--force", action="store_true", help="write over an earlier search in the folder")
     se.add_argument("--jobs", type=int, default=1, metavar="N", help="build and save the variants in N worker processes")
     se.add_argument(
-        "--no-drift", action="store_true", help="leave out the output drift (one forward pass of each variant on the probe batch)"
+        "--drift", action="store_true", help="measure each variant's output drift against the model (a forward pass of each on the probe batch)"
     )
     model_options(se)
     se.set_defaults(func=cmd_search)

@@ -96,7 +96,7 @@ def test_search_command_writes_variants_and_index(tmp_path, capsys, keras):
     rules = tmp_path / "s.rw"
     rules.write_text('param act = relu in [relu, gelu, tanh]\nparam width = 32 in [32, 48]\nDense[name ~ "fc?"].activation := $act\nDense[name = "fc1"].units := $width using weights=slice\n')
     out = tmp_path / "variants"
-    assert main(["search", str(model_path), str(rules), "--grid", "-o", str(out), "--set", "act=gelu"]) == 0
+    assert main(["search", str(model_path), str(rules), "--grid", "-o", str(out), "--set", "act=gelu", "--drift"]) == 0
     assert "2 variant(s) written" in capsys.readouterr().out  # act fixed: 2 widths, 6 draws -> 2 distinct plans
     index = json.loads((out / "index.json").read_text())
     files = [r["file"] for r in index if r["file"]]
@@ -107,14 +107,14 @@ def test_search_command_writes_variants_and_index(tmp_path, capsys, keras):
     assert len(rows) == 6 and {r["validation"] for r in rows if r["file"]} == {"passed"}
     assert all(r["max_drift"] > 0.01 for r in index if r["file"])  # relu -> gelu moves the outputs
     assert main(["search", str(model_path), str(rules), "--sample", "3", "--seed", "1", "-o", str(tmp_path / "s")]) == 0
-    # Widening preserves the function: every variant's drift is (nearly) zero; --no-drift leaves it out.
+    # Widening preserves the function: every variant's drift is (nearly) zero; without --drift it is not measured.
     wider = tmp_path / "wider.rw"
     wider.write_text('param width = 32 in [32, 48, 64]\nDense[name = "fc1"].units := $width using weights=widen\n')
-    assert main(["search", str(model_path), str(wider), "--grid", "-o", str(tmp_path / "w")]) == 0
+    assert main(["search", str(model_path), str(wider), "--grid", "-o", str(tmp_path / "w"), "--drift"]) == 0
     rows = json.loads((tmp_path / "w" / "index.json").read_text())
     assert [r["parameters"] for r in rows] == sorted({r["parameters"] for r in rows})  # three widths
     assert all(r["max_drift"] is not None and r["max_drift"] <= 1e-5 for r in rows)
-    assert main(["search", str(model_path), str(wider), "--grid", "-o", str(tmp_path / "n"), "--no-drift"]) == 0
+    assert main(["search", str(model_path), str(wider), "--grid", "-o", str(tmp_path / "n")]) == 0
     assert [r["max_drift"] for r in json.loads((tmp_path / "n" / "index.json").read_text())] == [None] * 3
 
 
@@ -127,8 +127,8 @@ def test_search_in_worker_processes_writes_what_one_process_writes(tmp_path, cap
     rules.write_text('param act = relu in [relu, gelu]\nparam width = 32 in [32, 48]\nDense[name ~ "fc?"].activation := $act\nDense[name = "fc1"].units := $width using weights=slice\n')
     one, two = tmp_path / "one", tmp_path / "two"
     # width fixed at the model's own 32: every weight is kept, so the files can be compared bit for bit
-    assert main(["search", str(model_path), str(rules), "--grid", "-o", str(one), "--set", "width=32"]) == 0
-    assert main(["search", str(model_path), str(rules), "--grid", "-o", str(two), "--set", "width=32", "--jobs", "2"]) == 0
+    assert main(["search", str(model_path), str(rules), "--grid", "-o", str(one), "--set", "width=32", "--drift"]) == 0
+    assert main(["search", str(model_path), str(rules), "--grid", "-o", str(two), "--set", "width=32", "--jobs", "2", "--drift"]) == 0
     assert "2 variant(s) written" in capsys.readouterr().out.split("\n", 1)[1]  # 4 draws, width fixed: 2 plans
     index = json.loads((one / "index.json").read_text())
     drifts = [row.pop("max_drift", None) for row in index]
