@@ -242,6 +242,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     rules = _load_rules(args)
     fixed = _params(args)
     if args.sample is not None:
+        if args.sample < 1:
+            raise ValueError(f"--sample takes a number of draws, 1 or more. Received: --sample {args.sample}")
         params_list = rules.sample(args.sample, seed=args.seed)
     else:
         params_list = rules.grid()

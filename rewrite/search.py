@@ -44,7 +44,8 @@ class ParamSpace:
         if step is None:
             if self.kind == "float":
                 raise ValueError(
-                    f"param `{self.name}`: a float range needs a step for a grid; write `range({self.low}, {self.high}, step=...)` or use sample()"
+                    f"param `{self.name}`: a float range needs a step for a grid; write `range({self.low}, {self.high}, step=...)`, "
+                    "or draw samples instead (CLI: --sample N; Python: RuleSet.sample(n))"
                 )
             step = 1
         n = int(round((self.high - self.low) / step))
@@ -79,6 +80,8 @@ def sample(ruleset: Any, n: int, seed: int = 0) -> list[dict[str, Any]]:
     """`n` reproducible random draws (the same seed gives the same draws)."""
     import numpy as np
 
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"sample() takes a number of draws, 0 or more. Received: n={n!r}")
     rng = np.random.default_rng(seed)
     spaces = space(ruleset)
     draws = []

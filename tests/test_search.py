@@ -34,6 +34,10 @@ def test_space_grid_and_sample_are_right_and_reproducible():
     grid = fixed.grid()
     assert len(grid) == 3 * 3 * 3 and grid[0] == {"act": "relu", "width": 16, "rate": 0.0}
     assert len({json.dumps(g, sort_keys=True) for g in grid}) == 27
+    assert rs.sample(0) == []
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="number of draws"):
+            rs.sample(bad)
     draws = rs.sample(20, seed=7)
     assert draws == rs.sample(20, seed=7) and draws != rs.sample(20, seed=8)
     assert all(d["act"] in space["act"].values and d["width"] in (16, 32, 48) and 0 <= d["rate"] <= 0.5 for d in draws)
@@ -153,6 +157,9 @@ def test_search_in_worker_processes_writes_what_one_process_writes(tmp_path, cap
     assert not (tmp_path / "bad" / "index.json").exists()
     assert main(["search", str(model_path), str(rules), "--grid", "-o", str(tmp_path / "z"), "--jobs", "0"]) == 1
     assert "--jobs takes a number of worker processes, 1 or more" in capsys.readouterr().err
+    assert main(["search", str(model_path), str(rules), "--sample", "0", "-o", str(tmp_path / "z")]) == 1
+    assert "--sample takes a number of draws, 1 or more" in capsys.readouterr().err
+    assert not (tmp_path / "z").exists()
 
 
 def test_search_says_so_when_a_worker_process_dies(tmp_path, capsys, keras, monkeypatch):
