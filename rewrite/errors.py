@@ -22,6 +22,8 @@ class Diagnostic:
     code: str = "check"
 
     def __str__(self) -> str:
+        if self.line <= 0:  # about the file, or about values given to it (no place in the text)
+            return f"{self.file}: {self.severity}: {self.message}"
         return f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -90,7 +90,9 @@ class RuleSet:
         for name, value in (params or {}).items():
             if name not in self.params:
                 known = ", ".join(sorted(self.params)) or "none are declared"
-                raise RuleCheckError([Diagnostic("<params>", 0, 0, f"unknown parameter `{name}` (declared: {known})")])
+                raise RuleCheckError(
+                    [Diagnostic("parameter values", 0, 0, f"unknown parameter `{name}` (declared: {known}); only a declared `param` takes a value")]
+                )
             values[name] = value
         return values
 

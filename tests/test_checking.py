@@ -88,8 +88,9 @@ def test_use_resolution_and_cycles(tmp_path):
 
 def test_unknown_param_override_is_an_error():
     rs = rewrite.from_text("param act = relu\nDense.activation := $act")
-    with pytest.raises(RuleCheckError, match="unknown parameter `ac`"):
+    with pytest.raises(RuleCheckError) as err:
         rs.resolve_params({"ac": "gelu"})
+    assert str(err.value.diagnostics[0]) == "parameter values: error: unknown parameter `ac` (declared: act); only a declared `param` takes a value"
 
 
 def _run(*args, cwd=None):
