@@ -290,15 +290,34 @@ def check_params(params: list[ast.Param], cat: Catalog | None = None) -> list[Di
             found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: {exc}", code="bad-param"))
             continue
         default = evaluate(p.default)
-        if isinstance(p.space, ast.Choice):
-            choices = [evaluate(v) for v in p.space.values]
-            if default not in choices:
-                found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: default {default!r} is not one of its choices {choices!r}", code="bad-param"))
-        elif isinstance(p.space, ast.Range):
-            low, high = evaluate(p.space.low), evaluate(p.space.high)
-            numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high, default))
-            if not numbers:
-                found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: range bounds and default must be numbers", code="bad-param"))
-            elif not low <= default <= high:
-                found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: default {default!r} is outside range({low!r}, {high!r})", code="bad-param"))
+        if isinstance(p.space, ast.Range) and not all(_is_number(evaluate(v)) for v in (p.space.low, p.space.high)):
+            found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: range bounds and default must be numbers", code="bad-param"))
+            continue
+        outside = outside_space(p, default)
+        if outside:
+            found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: default {default!r} {outside}", code="bad-param"))
     return found
+
+
+def _as_tuples(value: Any) -> Any:
+    """Lists as tuples, all the way down: `[3, 3]` given in Python is the choice `(3, 3)`."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def outside_space(p: ast.Param, value: Any) -> str | None:
+    """Why `value` lies outside `p`'s declared space (its choices or range), or None if
+    it lies inside or `p` declares no space."""
+    if isinstance(p.space, ast.Choice):
+        choices = [evaluate(v) for v in p.space.values]
+        return None if _as_tuples(value) in [_as_tuples(c) for c in choices] else f"is not one of its choices {choices!r}"
+    if isinstance(p.space, ast.Range):
+        low, high = evaluate(p.space.low), evaluate(p.space.high)
+        if not _is_number(value):
+            return f"is not a number, and its space is range({low!r}, {high!r})"
+        slack = 1e-12 * max(1.0, abs(low), abs(high))  # a grid point's rounding
+        return None if low - slack <= value <= high + slack else f"is outside range({low!r}, {high!r})"
+    return None

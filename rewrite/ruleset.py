@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rewrite import ast
-from rewrite.checking import Checker, check_params
+from rewrite.checking import Checker, check_params, outside_space
 from rewrite.errors import Diagnostic, RuleCheckError, RuleSyntaxError
 from rewrite.parsing import parse, paused_collection
 from rewrite.values import evaluate, param_refs
@@ -92,6 +92,19 @@ class RuleSet:
                 known = ", ".join(sorted(self.params)) or "none are declared"
                 raise RuleCheckError(
                     [Diagnostic("parameter values", 0, 0, f"unknown parameter `{name}` (declared: {known}); only a declared `param` takes a value")]
+                )
+            p = self.params[name]
+            outside = outside_space(p, value)
+            if outside:
+                raise RuleCheckError(
+                    [
+                        Diagnostic(
+                            p.file, p.line, p.column,
+                            f"param `{name}`: the value given, {value!r}, {outside}; give a value inside the space, "
+                            "or widen the space where the param is declared",
+                            code="param-outside-space",
+                        )
+                    ]
                 )
             values[name] = value
         return values

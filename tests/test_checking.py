@@ -93,6 +93,26 @@ def test_unknown_param_override_is_an_error():
     assert str(err.value.diagnostics[0]) == "parameter values: error: unknown parameter `ac` (declared: act); only a declared `param` takes a value"
 
 
+def test_param_values_given_must_lie_in_the_declared_space():
+    rs = rewrite.from_text(
+        "param act = relu in [relu, gelu]\nparam width = 32 in range(16, 64, step=16)\nparam k = (1, 1) in [(1, 1), (3, 3)]\n"
+        "param free = 3\nDense.activation := $act\nDense.units := $width\nConv2D.kernel_size := $k\nDense.units := $free\n",
+        "space.rw",
+    )
+    assert rs.resolve_params({"act": "gelu", "width": 64, "k": [3, 3], "free": 1000})["k"] == [3, 3]  # a list is the tuple choice
+    for given, where, why in [
+        ({"act": "swish"}, "space.rw:1:1", "is not one of its choices ['relu', 'gelu']"),
+        ({"width": 80}, "space.rw:2:1", "is outside range(16, 64)"),
+        ({"width": "wide"}, "space.rw:2:1", "is not a number"),
+        ({"k": (5, 5)}, "space.rw:3:1", "is not one of its choices [(1, 1), (3, 3)]"),
+    ]:
+        with pytest.raises(RuleCheckError) as err:
+            rs.resolve_params(given)
+        text = str(err.value.diagnostics[0])
+        assert text.startswith(f"{where}: error: param `{next(iter(given))}`: the value given") and why in text, text
+        assert "widen the space where the param is declared" in text
+
+
 def _run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "rewrite", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
 
