@@ -550,7 +550,12 @@ def import_backend_quietly() -> None:
     import tempfile
 
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (a daemon with stderr closed): nothing to hold back
+        import keras  # noqa: F401
+
+        return
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:

@@ -46,5 +46,15 @@ def head_model(keras):
 
 
 @pytest.fixture
+def saved(tmp_path, keras):
+    """The demo CNN saved as a .keras file (what `keras-rewrite` commands load)."""
+    from rewrite.demo import build_demo_model
+
+    path = tmp_path / "model.keras"
+    build_demo_model().save(path)
+    return path
+
+
+@pytest.fixture
 def probe():
     return np.random.default_rng(0).standard_normal((5, 8)).astype("float32")

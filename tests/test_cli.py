@@ -16,15 +16,6 @@ from rewrite.cli import main, parse_assignment
 
 
 @pytest.fixture
-def saved(tmp_path, keras):
-    from rewrite.demo import build_demo_model
-
-    path = tmp_path / "model.keras"
-    build_demo_model().save(path)
-    return path
-
-
-@pytest.fixture
 def rules(tmp_path):
     path = tmp_path / "head.rw"
     path.write_text('param act = tanh in [tanh, gelu]\nrule head {\n  Dense[name ~ "fc?"].activation := $act\n  expect matches = 2\n}\n')

@@ -224,11 +224,8 @@ def test_nested_models_are_drawn_in_their_own_frame(keras):
     assert "backbone" in svg_texts(picture.data)
 
 
-def test_cli_plan_picture(tmp_path, capsys, keras):
-    from rewrite.demo import build_demo_model
-
-    model_path = tmp_path / "model.keras"
-    build_demo_model().save(model_path)
+def test_cli_plan_picture(tmp_path, capsys, saved):
+    model_path = saved
     rules = tmp_path / "r.rw"
     rules.write_text('Dense[name ~ "fc?"].activation := tanh\ndelete Dropout\n')
     out = tmp_path / "plan.png"

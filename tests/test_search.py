@@ -92,11 +92,8 @@ def test_drift_is_measured_on_request_at_every_validation_level(head_model):
         assert rewrite.apply(head_model, rule, validate=validate, drift=True).report.drift == full
 
 
-def test_search_command_writes_variants_and_index(tmp_path, capsys, keras):
-    from rewrite.demo import build_demo_model
-
-    model_path = tmp_path / "base.keras"
-    build_demo_model().save(model_path)
+def test_search_command_writes_variants_and_index(tmp_path, capsys, keras, saved):
+    model_path = saved
     rules = tmp_path / "s.rw"
     rules.write_text('param act = relu in [relu, gelu, tanh]\nparam width = 32 in [32, 48]\nDense[name ~ "fc?"].activation := $act\nDense[name = "fc1"].units := $width using weights=slice\n')
     out = tmp_path / "variants"
@@ -122,11 +119,8 @@ def test_search_command_writes_variants_and_index(tmp_path, capsys, keras):
     assert [r["max_drift"] for r in json.loads((tmp_path / "n" / "index.json").read_text())] == [None] * 3
 
 
-def test_search_in_worker_processes_writes_what_one_process_writes(tmp_path, capsys, keras):
-    from rewrite.demo import build_demo_model
-
-    model_path = tmp_path / "base.keras"
-    build_demo_model().save(model_path)
+def test_search_in_worker_processes_writes_what_one_process_writes(tmp_path, capsys, keras, saved):
+    model_path = saved
     rules = tmp_path / "s.rw"
     rules.write_text('param act = relu in [relu, gelu]\nparam width = 32 in [32, 48]\nDense[name ~ "fc?"].activation := $act\nDense[name = "fc1"].units := $width using weights=slice\n')
     one, two = tmp_path / "one", tmp_path / "two"
