@@ -34,7 +34,7 @@ rule r{n} "variant {n}" {{
 
 
 def write_files(folder: Path, count: int) -> list[Path]:
-    from rewrite.ruleset import library_root
+    from rewrite.lang.loader import library_root
 
     library = sorted((library_root() / "std").glob("*.rw"))
     files = []

@@ -67,7 +67,7 @@ def breakdown(key: str, runs: int) -> dict[str, dict[str, float]]:
     from keras.src.ops.operation import Operation
 
     import rewrite
-    import rewrite.weights
+    import rewrite.engine
     from benchmarks.cases import CASES, baseline
 
     case = CASES[key]
@@ -81,7 +81,7 @@ def breakdown(key: str, runs: int) -> dict[str, dict[str, float]]:
     meter.wrap(Layer, "__call__", "call+variables")
     meter.wrap(Layer, "get_weights", "get")
     meter.wrap(Layer, "set_weights", "set")
-    meter.wrap(rewrite.weights, "transfer", "transfer")
+    meter.wrap(rewrite.engine, "transfer", "transfer")
     samples: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
     try:
         for _ in range(runs):

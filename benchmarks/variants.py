@@ -60,7 +60,7 @@ def files(count: int, jobs: int) -> int:
     import keras
 
     import rewrite
-    from rewrite.cli import main as cli
+    from rewrite.cli.main import main as cli
 
     with tempfile.TemporaryDirectory(prefix="keras-rewrite-bench-files-") as tmp:
         root = Path(tmp)
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     import rewrite
-    from rewrite.engine import Prepared
+    from rewrite.engine import ModelCache
     from rewrite.search import signature
 
     if args.quick:
@@ -116,13 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         count = args.variants
     rules = rewrite.from_text(RULES)
     params = rules.grid()[:count]
-    prepared = Prepared.of(model)
+    cache = ModelCache.of(model)
     times_a: list[float] = []
     times_b: list[float] = []
     signatures = set()
     start = time.perf_counter()
     for p in params:
-        t, result = _timed(lambda p=p: rules.apply(model, params=p, validate="config", prepared=prepared))
+        t, result = _timed(lambda p=p: rules.apply(model, params=p, validate="config", cache=cache))
         assert result.report.passed
         signatures.add(signature(result.report))
         times_a.append(t)

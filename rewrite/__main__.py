@@ -1,4 +1,4 @@
-from rewrite.cli import main
+from rewrite.cli.main import main
 
-if __name__ == "__main__":  # not when a worker process of `search --jobs` imports it
+if __name__ == "__main__":  # guarded: `search --jobs` workers import this module under spawn
     raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Generate rewrite/catalog.json from the installed Keras (imports Keras; dev tool).
+"""Generate rewrite/lang/catalog.json from the installed Keras (imports Keras; dev tool).
 
 Run `python -m rewrite._catalog_gen` after upgrading Keras; a test fails when the
 shipped catalogue no longer matches the installed Keras.
@@ -154,7 +154,7 @@ def generate() -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    target = Path(__file__).with_name("catalog.json")
+    target = Path(__file__).with_name("lang") / "catalog.json"
     data = generate()
     target.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"wrote {target} ({len(data['classes'])} classes, Keras {data['keras_version']})")

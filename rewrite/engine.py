@@ -1,162 +1,98 @@
-"""The pipeline, left to right: graph view -> plan -> model -> weights -> validation -> report."""
+"""The pipeline, left to right: graph view -> plan -> model -> weights -> validation -> report.
+
+`run` is the whole of it; every stage it calls lives in its own subpackage
+(graphview, planner, build, validation, report). `planned` and `dry_run` stop
+after the plan.
+"""
 
 from __future__ import annotations
 
-import sys
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rewrite import ast
-from rewrite.catalog import catalog
-from rewrite.editplan import Plan
-from rewrite.errors import Diagnostic, MatchError, RuleCheckError, ValidationFailure
-from rewrite.graphview import GraphView, build_view
-from rewrite.planning import build_plan
-from rewrite.progress import Progress
-from rewrite.report import CheckResult, Evaluation, RewriteReport, RewriteResult, WeightSummary
-from rewrite.ruleset import RuleSet
+from rewrite.build.clone import materialize, recursion_room
+from rewrite.build.inplace import apply_inplace
+from rewrite.build.weights import transfer
+from rewrite.errors import InplaceError, MatchError, ValidationFailure
+from rewrite.graphview.view import GraphView, build_view
+from rewrite.io.provenance import record
+from rewrite.lang.loader import CheckedRules
+from rewrite.planner.plan import Plan
+from rewrite.planner.statements import build_plan, check_against_model
+from rewrite.progress import Progress, StageClock
+from rewrite.report.data import Evaluation, WeightSummary
+from rewrite.report.rewrite_report import RewriteReport
+from rewrite.result import RewriteResult
+from rewrite.validation.checks import ConfigMemo
+from rewrite.validation.outputs import compute, evaluate_both
+from rewrite.validation.probe import make_probe, require_runnable
+from rewrite.validation.suite import Probe, Suite
 
 Mode = Literal["clone", "inplace"]
 Validate = Literal["full", "config", "none"]
 
 
-@contextmanager
-def _recursion_room(view: GraphView):
-    """Python stack depth for Keras's graph walks, which recurse once per layer on a path.
-
-    A user's 3,000-layer model was built with a raised recursion limit; cloning,
-    saving and loading it recurse as deep again. The limit is raised (never lowered)
-    for the rewrite and put back after it.
-    """
-    before = sys.getrecursionlimit()
-    needed = 4 * len(view.layers) + 2000
-    if needed > before:
-        sys.setrecursionlimit(needed)
-    try:
-        yield
-    finally:
-        if sys.getrecursionlimit() == needed and needed > before:
-            sys.setrecursionlimit(before)
-
-
-class _Clock:
-    """Times each stage; with a progress bar, also shows which stage is running."""
-
-    def __init__(self, progress: Progress | None = None) -> None:
-        self.timings: dict[str, float] = {}
-        self.progress = progress
-
-    def step(self, name: str) -> None:
-        """A step inside a stage (a validation check): shown, not timed on its own."""
-        if self.progress is not None:
-            self.progress.step(name)
-
-    @contextmanager
-    def stage(self, name: str, shown: str = ""):
-        self.step(shown or name)
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
-
-
-def _check_against_model(ruleset: RuleSet, view: GraphView) -> None:
-    """Classes the catalogue did not know (custom layers) must exist in the model."""
-    present = set(view.by_class)
-    found = []
-    for cs in ruleset.statements:
-        stack = ast.selectors(cs.statement)
-        while stack:
-            sel = stack.pop()
-            stack.extend(sel.alternatives)
-            for name in sel.classes:
-                if not catalog().knows(name) and name not in present:
-                    hint = catalog().suggest(name, present)
-                    extra = f"; did you mean `{hint}`?" if hint else f"; the model's classes: {', '.join(sorted({i.class_name for i in view.layers.values()}))}"
-                    found.append(Diagnostic(cs.statement.file, sel.line, sel.column, f"no layer of class `{name}` in the model{extra}", code="unknown-class"))
-    if found:
-        raise RuleCheckError(found)
-
-
 @dataclass
-class Prepared:
+class ModelCache:
     """What does not depend on parameter values, kept across the variants of one model."""
 
     model: Any
     view: GraphView
-    probe: Any = None
-    before: Any = None
-    config_memo: Any = None
-    """validation.ConfigMemo: the graphs and layer configs earlier variants round-tripped."""
+    probe: Probe | None = None
+    config_memo: ConfigMemo | None = None
+    """The graphs and layer configs earlier variants round-tripped."""
 
     @classmethod
-    def of(cls, model: Any) -> Prepared:
+    def of(cls, model: Any) -> ModelCache:
         return cls(model, build_view(model))
 
 
 def prepare(
-    ruleset: RuleSet,
+    ruleset: CheckedRules,
     model: Any,
     params: dict[str, Any] | None,
     strict: bool,
-    clock: _Clock,
-    prepared: Prepared | None = None,
+    clock: StageClock,
+    cache: ModelCache | None = None,
     plan: Plan | None = None,
 ) -> tuple[GraphView, Plan]:
-    if plan is not None and prepared is not None and prepared.model is model:
-        return prepared.view, plan  # planned already (the search path plans each draw once)
+    """The graph view and the plan (`plan`, when the search path planned this draw already)."""
+    if plan is not None and cache is not None and cache.model is model:
+        return cache.view, plan
     values = ruleset.resolve_params(params)
     with clock.stage("graph"):
-        view = prepared.view if prepared is not None and prepared.model is model else build_view(model)
+        view = cache.view if cache is not None and cache.model is model else build_view(model)
     with clock.stage("plan"):
-        _check_against_model(ruleset, view)
+        check_against_model(ruleset, view)
         plan = build_plan(ruleset, view, values, strict=strict)
     return view, plan
 
 
 def dry_run(
-    ruleset: RuleSet, model: Any, params: dict[str, Any] | None = None, strict: bool = False, prepared: Prepared | None = None
+    ruleset: CheckedRules, model: Any, params: dict[str, Any] | None = None, strict: bool = False, cache: ModelCache | None = None
 ) -> RewriteReport:
     """What the rules would match and change, with near misses; builds nothing."""
-    return planned(ruleset, model, params, strict, prepared)[1]
+    return planned(ruleset, model, params, strict, cache)[1]
 
 
 def planned(
-    ruleset: RuleSet, model: Any, params: dict[str, Any] | None = None, strict: bool = False, prepared: Prepared | None = None
+    ruleset: CheckedRules, model: Any, params: dict[str, Any] | None = None, strict: bool = False, cache: ModelCache | None = None
 ) -> tuple[Plan, RewriteReport]:
     """The plan and `dry_run`'s report of it; `run(..., plan=plan)` builds it without planning again."""
-    clock = _Clock()
-    view, plan = prepare(ruleset, model, params, strict, clock, prepared)
+    clock = StageClock()
+    view, plan = prepare(ruleset, model, params, strict, clock, cache)
     return plan, RewriteReport(
         mode="plan",
         params=plan.params,
         statements=plan.statements,
-        warnings=[d.message for d in ruleset.warnings] + plan.problems,
+        warnings=[d.message for d in ruleset.warnings] + [p.message for p in plan.problems],
         timings=clock.timings,
         signature=plan.signature(),
     )
 
 
-def _located(checks: list[CheckResult], plan: Plan, original: Any, new_model: Any, x: Any) -> list[CheckResult]:
-    """A failed `expect outputs equal` says which layer's output moved first."""
-    from rewrite import validation as v
-
-    out = []
-    for check in checks:
-        expects = [e for _, e in plan.expect_outputs if e.outcome == "equal"]
-        if check.status == "failed" and check.name.startswith("expect outputs equal") and expects:
-            where = v.locate_divergence(original, new_model, x, min(e.atol for e in expects))
-            if where:
-                check = CheckResult(name=check.name, status="failed", detail=f"{check.detail}; {where}")
-        out.append(check)
-    return out
-
-
 def run(
-    ruleset: RuleSet,
+    ruleset: CheckedRules,
     model: Any,
     params: dict[str, Any] | None = None,
     mode: Mode = "clone",
@@ -166,7 +102,7 @@ def run(
     evaluate: tuple[Any, Any] | None = None,
     custom_objects: dict[str, Any] | None = None,
     safe_mode: bool = True,
-    prepared: Prepared | None = None,
+    cache: ModelCache | None = None,
     progress: bool | Progress | None = None,
     plan: Plan | None = None,
     drift: bool = False,
@@ -174,71 +110,64 @@ def run(
     """Rewrite `model`; see `rewrite.apply` for the options.
 
     `progress`: True draws a progress bar on stderr when it is a terminal; a
-    `Progress` is drawn on (and left open for its owner to close). `plan`: what
-    `planned(ruleset, model, params, strict, prepared)` returned, used (with
-    that `prepared`) instead of planning again. `drift`: measure how far the
-    outputs and logits moved on the probe batch whatever `validate` is (`"full"`
-    always does).
+    `Progress` is drawn on (and left open for its owner to close). `cache`: what
+    variants of one model share. `plan`: what `planned(ruleset, model, params,
+    strict, cache)` returned, used (with that `cache`) instead of planning again.
+    `drift`: measure how far the outputs and logits moved on the probe batch
+    whatever `validate` is (`"full"` always does).
     """
+    if mode not in ("clone", "inplace"):
+        raise ValueError(f"mode must be 'clone' or 'inplace'. Received: mode={mode!r}")
+    if validate not in ("full", "config", "none"):
+        raise ValueError(f"validate must be 'full', 'config' or 'none'. Received: validate={validate!r}")
     if progress is True:
         with Progress("rewrite") as own:
-            return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, prepared, own, plan, drift)
+            return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, cache, own, plan, drift)
     given = progress if isinstance(progress, Progress) else None
-    return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, prepared, given, plan, drift)
+    return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, cache, given, plan, drift)
 
 
 def _run(
-    ruleset: RuleSet,
+    ruleset: CheckedRules,
     model: Any,
     params: dict[str, Any] | None,
     mode: Mode,
     validate: Validate,
     strict: bool,
-    probe: Any,
+    probe_x: Any,
     evaluate: tuple[Any, Any] | None,
     custom_objects: dict[str, Any] | None,
     safe_mode: bool,
-    prepared: Prepared | None,
+    cache: ModelCache | None,
     progress: Progress | None,
-    given_plan: Plan | None = None,
-    measure_drift: bool = False,
+    given_plan: Plan | None,
+    measure_drift: bool,
 ) -> RewriteResult:
-    if mode not in ("clone", "inplace"):
-        raise ValueError(f"mode must be 'clone' or 'inplace'. Received: mode={mode!r}")
-    if validate not in ("full", "config", "none"):
-        raise ValueError(f"validate must be 'full', 'config' or 'none'. Received: validate={validate!r}")
-    clock = _Clock(progress)
-    if prepared is not None and (prepared.model is not model or mode != "clone"):
-        prepared = None  # in place, the model changes under the cache
-    view, plan = prepare(ruleset, model, params, strict, clock, prepared, given_plan)
+    clock = StageClock(progress)
+    if cache is not None and (cache.model is not model or mode != "clone"):
+        cache = None  # in place, the model changes under the cache
+    view, plan = prepare(ruleset, model, params, strict, clock, cache, given_plan)
     if plan.problems:
-        raise MatchError("the rules did not match as required:\n" + "\n".join(plan.problems))
-    from rewrite import validation as v
-
-    with _recursion_room(view):  # room on the stack for Keras's graph walks
+        raise MatchError("the rules did not match as required:\n" + "\n".join(str(p) for p in plan.problems), diagnostics=plan.problems)
+    if mode == "inplace" and (plan.structural or plan.added):
+        raise InplaceError(
+            "in-place mode only sets fields of existing layers; `delete`, `insert`, `replace` and `wrap` "
+            "change the graph: use mode='clone' (CLI: --mode clone)"
+        )
+    with recursion_room(view):  # room on the stack for Keras's graph walks
         probing = validate == "full" or measure_drift or bool(plan.expect_outputs) or evaluate is not None
-        if progress is not None:
-            progress.expect(_count_steps(mode, validate, probing, evaluate is not None) - 2)  # graph and plan are done
-        probe_x = None
-        before = None
-        if probing:
-            with clock.stage("probe"):
-                v.require_runnable(model)
-                if probe is None and prepared is not None and prepared.before is not None:
-                    probe_x, before = prepared.probe, prepared.before
-                else:
-                    probe_x = probe if probe is not None else v.make_probe(model, view)
-                    before = v.compute(model, probe_x)
-                    if prepared is not None and probe is None:
-                        prepared.probe, prepared.before = probe_x, before
+        memo = None
+        if cache is not None and validate == "config":
+            cache.config_memo = memo = cache.config_memo or ConfigMemo()
+        suite = Suite(mode, validate, probing, plan.expect_outputs, measure_drift, custom_objects, safe_mode, memo)
+        if progress is not None:  # the steps that follow planning, counted from what will run
+            progress.expect(int(probing) + (2 if mode == "clone" else 1) + len(suite.steps) + int(evaluate is not None))
+        probe = _probe(model, view, probe_x, cache, clock) if probing else None
         notes: list[str] = list(plan.notes)
         undo = None
         kept: list[tuple[str, Any, Any]] = []
         summary = WeightSummary()
         if mode == "clone":
-            from rewrite.materialize import materialize
-            from rewrite.weights import transfer
-
             with clock.stage("materialize"):
                 built = materialize(view, plan)
             with clock.stage("weights"):
@@ -246,57 +175,19 @@ def _run(
             new_model, kept, summary = built.model, moved.kept, moved.summary
             notes += built.notes
         else:
-            from rewrite.inplace import apply_inplace
-
-            if plan.structural or plan.added:
-                from rewrite.errors import InplaceError
-
-                raise InplaceError(
-                    "in-place mode only sets fields of existing layers; `delete`, `insert`, `replace` and `wrap` "
-                    "change the graph: use mode='clone' (CLI: --mode clone)"
-                )
             with clock.stage("inplace"):
                 inplace_notes, undo = apply_inplace(view, plan)
-                notes += inplace_notes
             new_model = model
-
-        checks: list[CheckResult] = []
-        drifts = []
-        if validate != "none":
-            with clock.stage("validate", "validate: well formed"):
-                if before is not None:
-                    checks.append(v.check_probe(before))
-                checks.append(v.check_well_formed(new_model))
-                if validate == "config":
-                    clock.step("validate: config round trip")
-                    memo = None
-                    if prepared is not None:
-                        prepared.config_memo = memo = prepared.config_memo or v.ConfigMemo()
-                    checks.append(v.check_config_round_trip(new_model, custom_objects, safe_mode, memo))
-                clock.step("validate: outputs on the probe batch")
-                after = v.compute(new_model, probe_x) if probe_x is not None else None
-                if validate == "full" and after is not None:
-                    clock.step("validate: .keras save and reload")
-                    save_load, round_trip = v.check_save_load(new_model, probe_x, after, custom_objects, safe_mode)
-                    checks += [round_trip, save_load]
-                clock.step("validate: kept weights")
-                if mode == "clone":
-                    checks.append(v.check_kept_weights(kept))
-                    checks.append(v.check_accounting(new_model, kept, summary.actions))
-                else:
-                    checks.append(CheckResult(name="kept weights", status="passed", detail="in place: no weight was touched"))
-                if before is not None and after is not None:
-                    clock.step("validate: drift")
-                    drifts = v.drift(before, after)
-                    checks += _located(v.check_expectations(drifts, plan.expect_outputs), plan, model, new_model, probe_x)
-        elif (plan.expect_outputs or measure_drift) and before is not None:
-            after = v.compute(new_model, probe_x)
-            drifts = v.drift(before, after)
-            checks += v.check_expectations(drifts, plan.expect_outputs)
+            notes += inplace_notes
+        if suite.steps:
+            with clock.stage("validate", suite.steps[0]):
+                checks, drifts = suite.run(model, new_model, probe, kept, summary.actions, clock.step)
+        else:
+            checks, drifts = suite.run(model, new_model, probe, kept, summary.actions, clock.step)
         evaluation = None
         if evaluate is not None:
             with clock.stage("evaluate"):
-                original_scores, new_scores = v.evaluate_both(model, new_model, evaluate)
+                original_scores, new_scores = evaluate_both(model, new_model, evaluate)
                 evaluation = Evaluation(original=original_scores, rewritten=new_scores)
         if getattr(model, "compiled", False) and mode == "clone":
             notes.append("the input model was compiled; the result is compiled with the same config (fresh optimizer state)")
@@ -321,18 +212,20 @@ def _run(
                 "validation failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed) + ". Nothing was written.",
                 report=report,
             )
-        from rewrite.provenance import record
-
         return RewriteResult(new_model, report, provenance=record(ruleset, plan.params, report))
 
 
-def _count_steps(mode: Mode, validate: Validate, probing: bool, evaluating: bool) -> int:
-    """How many steps `run` shows on a progress bar, as the stages and checks below go."""
-    steps = 2 + int(probing) + (2 if mode == "clone" else 1) + int(evaluating)
-    if validate != "none":
-        steps += 3  # well formed, outputs, kept weights
-        steps += int(validate == "config") + int(validate == "full" and probing) + int(probing)
-    return steps
+def _probe(model: Any, view: GraphView, given: Any, cache: ModelCache | None, clock: StageClock) -> Probe:
+    """The probe batch and the original's outputs on it (kept in the cache for the next variant)."""
+    with clock.stage("probe"):
+        require_runnable(model)
+        if given is None and cache is not None and cache.probe is not None:
+            return cache.probe
+        x = given if given is not None else make_probe(model, view)
+        probe = Probe(x, compute(model, x))
+        if cache is not None and given is None:
+            cache.probe = probe
+        return probe
 
 
-__all__ = ["dry_run", "planned", "run"]
+__all__ = ["ModelCache", "dry_run", "planned", "run"]

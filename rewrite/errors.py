@@ -65,7 +65,14 @@ class RuleCheckError(RewriteError):
 
 
 class MatchError(RewriteError):
-    """A statement matched too little or too much (under `--strict` or `expect matches`)."""
+    """A statement matched too little or too much (under `--strict` or `expect matches`).
+
+    `diagnostics` holds one Diagnostic per unmet requirement, with its place.
+    """
+
+    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None):
+        self.diagnostics = list(diagnostics or [])
+        super().__init__(message)
 
 
 class WeightPolicyError(RewriteError):
@@ -84,7 +91,14 @@ class InplaceError(RewriteError):
 
 
 class PlanError(RewriteError):
-    """A statement cannot be applied to a matched layer (bad value, unknown field...)."""
+    """A statement cannot be applied to a matched layer (bad value, unknown field...).
+
+    `diagnostic` holds the statement's place and the message, where there is a statement.
+    """
+
+    def __init__(self, message: str, diagnostic: Diagnostic | None = None):
+        self.diagnostic = diagnostic
+        super().__init__(message)
 
 
 @dataclass

@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from typing import IO, Any
 
 WIDTH = 24
@@ -114,3 +115,25 @@ class Progress:
 def silent() -> Progress:
     """A progress that never draws (for callers that pass none)."""
     return Progress("", enabled=False)
+
+
+class StageClock:
+    """Times each stage; with a progress bar, also shows which stage is running."""
+
+    def __init__(self, progress: Progress | None = None) -> None:
+        self.timings: dict[str, float] = {}
+        self.progress = progress
+
+    def step(self, name: str) -> None:
+        """A step inside a stage (a validation check): shown, not timed on its own."""
+        if self.progress is not None:
+            self.progress.step(name)
+
+    @contextmanager
+    def stage(self, name: str, shown: str = ""):
+        self.step(shown or name)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start

@@ -1,55 +1,24 @@
-"""Rule sets: parsed files with their `use` includes resolved, checked, ready to apply.
+"""`RuleSet`: checked rule files that apply to models, and the functions that load them.
 
-Loading and checking import no Keras; `RuleSet.apply` hands over to the engine.
+Loading and checking import no Keras (they live in `rewrite.lang`); `apply` and
+`plan` hand over to the engine, which is imported on first use for that reason.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rewrite import ast
-from rewrite.checking import Checker, check_params, outside_space
-from rewrite.errors import Diagnostic, RuleCheckError, RuleSyntaxError
-from rewrite.parsing import parse, paused_collection
-from rewrite.values import evaluate, param_refs
+from rewrite.lang.loader import CheckedRules, collect_rules, load_rules, rules_from_text
 
 if TYPE_CHECKING:
-    from rewrite.report import RewriteResult
-
-
-def statement_param_refs(stmt: ast.AnyStatement) -> list[ast.ParamRef]:
-    """Every `$param` a statement reads (values, predicates, call arguments)."""
-    exprs: list[ast.Expr] = []
-    if isinstance(stmt, ast.SetField):
-        exprs.append(stmt.value)
-    if isinstance(stmt, (ast.Insert, ast.Replace, ast.Wrap)):
-        exprs += [*stmt.call.args, *(v for _, v in stmt.call.kwargs)]
-    for sel in ast.selectors(stmt):
-        stack = [sel]
-        while stack:
-            s = stack.pop()
-            stack.extend(s.alternatives)
-            for pred in s.predicates:
-                if isinstance(pred, ast.Compare):
-                    exprs.append(pred.value)
-                elif isinstance(pred, ast.Member):
-                    exprs.append(pred.values)
-    return [r for e in exprs for r in param_refs(e)]
-
-
-@dataclass(frozen=True)
-class CompiledStatement:
-    """A statement with the rule it belongs to (None outside a rule block)."""
-
-    statement: ast.AnyStatement
-    rule: ast.Rule | None
-    index: int
+    from rewrite.report.rewrite_report import RewriteReport
+    from rewrite.result import RewriteResult
 
 
 @dataclass
-class RuleSet:
+class RuleSet(CheckedRules):
     r"""Everything a set of rule files says, in file order, checked.
 
     Made by [`load`][rewrite.load], [`collect`][rewrite.collect] or
@@ -64,189 +33,17 @@ class RuleSet:
         'gelu'
     """
 
-    files: list[ast.RuleFile] = field(default_factory=list)
-    params: dict[str, ast.Param] = field(default_factory=dict)
-    statements: list[CompiledStatement] = field(default_factory=list)
-    rules: list[ast.Rule] = field(default_factory=list)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-
-    @property
-    def warnings(self) -> list[Diagnostic]:
-        """The diagnostics that are warnings (an unused param, for example)."""
-        return [d for d in self.diagnostics if d.severity == "warning"]
-
-    @property
-    def errors(self) -> list[Diagnostic]:
-        """The diagnostics that are errors; empty unless made by `collect`."""
-        return [d for d in self.diagnostics if d.severity == "error"]
-
-    def defaults(self) -> dict[str, Any]:
-        """Each parameter's default value."""
-        return {name: evaluate(p.default) for name, p in self.params.items()}
-
-    def resolve_params(self, params: dict[str, Any] | None) -> dict[str, Any]:
-        """Defaults overridden by `params`; unknown names are an error."""
-        values = self.defaults()
-        for name, value in (params or {}).items():
-            if name not in self.params:
-                known = ", ".join(sorted(self.params)) or "none are declared"
-                raise RuleCheckError(
-                    [Diagnostic("parameter values", 0, 0, f"unknown parameter `{name}` (declared: {known}); only a declared `param` takes a value")]
-                )
-            p = self.params[name]
-            outside = outside_space(p, value)
-            if outside:
-                raise RuleCheckError(
-                    [
-                        Diagnostic(
-                            p.file, p.line, p.column,
-                            f"param `{name}`: the value given, {value!r}, {outside}; give a value inside the space, "
-                            "or widen the space where the param is declared",
-                            code="param-outside-space",
-                        )
-                    ]
-                )
-            values[name] = value
-        return values
-
     def apply(self, model: Any, **options: Any) -> RewriteResult:
         """Rewrite `model` with these rules; the options are those of [`rewrite.apply`][rewrite.apply]."""
-        from rewrite.engine import run
+        from rewrite.engine import run  # the engine imports Keras; loading rules must not
 
         return run(self, model, **options)
 
-    def space(self) -> dict[str, Any]:
-        """Each parameter's search space, by name (see `rewrite.search`)."""
-        from rewrite.search import space
-
-        return space(self)
-
-    def grid(self) -> list[dict[str, Any]]:
-        """Every combination of parameter values."""
-        from rewrite.search import grid
-
-        return grid(self)
-
-    def sample(self, n: int, seed: int = 0) -> list[dict[str, Any]]:
-        """`n` reproducible random parameter draws."""
-        from rewrite.search import sample
-
-        return sample(self, n, seed)
-
-    def plan(self, model: Any, params: dict[str, Any] | None = None) -> Any:
+    def plan(self, model: Any, params: dict[str, Any] | None = None) -> RewriteReport:
         """A dry run: what each statement matches and would change, and near misses."""
-        from rewrite.engine import dry_run
+        from rewrite.engine import dry_run  # the engine imports Keras; loading rules must not
 
         return dry_run(self, model, params=params)
-
-
-class _Loader:
-    def __init__(self) -> None:
-        self.ruleset = RuleSet()
-        self.loaded: set[Path] = set()
-        self.rule_ids: set[str] = set()
-        self.roots: list[Path] = [Path.cwd().resolve(), library_root().resolve()]
-
-    def refusal(self, written: str, target: Path) -> str | None:
-        """Why a `use` target is refused: only .rw files under the allowed folders."""
-        if target.suffix != ".rw":
-            return f'`use "{written}"`: only rule files (.rw) can be used'
-        resolved = target.resolve()
-        if not any(resolved.is_relative_to(root) for root in self.roots):
-            allowed = ", ".join(str(r) for r in self.roots)
-            return (
-                f'`use "{written}"` points outside the allowed folders ({allowed}); '
-                "use files of this project or the keras-rewrite library"
-            )
-        return None
-
-    def load_file(self, path: Path, chain: tuple[Path, ...] = ()) -> None:
-        path = path.resolve()
-        if path in chain:
-            cycle = " -> ".join(str(p) for p in (*chain, path))
-            raise RuleCheckError([Diagnostic(str(chain[-1]), 0, 0, f"`use` cycle: {cycle}; remove one of these `use` lines", code="use-cycle")])
-        if path in self.loaded:
-            return
-        try:
-            text = path.read_text("utf-8")
-        except OSError as exc:
-            where = str(chain[-1]) if chain else str(path)
-            raise RuleCheckError([Diagnostic(where, 0, 0, f"cannot read rule file {path}: {exc.strerror}", code="use-missing")]) from None
-        parsed = parse(text, str(path))
-        if not chain:
-            self.roots.append(path.parent)
-        for use in parsed.uses:
-            target = resolve_use(use.path, path.parent)
-            problem = self.refusal(use.path, target)
-            if problem:
-                raise RuleCheckError([Diagnostic(str(path), use.line, use.column, problem, code="use-refused")])
-            if not target.exists():
-                raise RuleCheckError([Diagnostic(str(path), use.line, use.column, f'`use "{use.path}"`: no such file {target}; paths are relative to this file', code="use-missing")])
-            self.load_file(target, (*chain, path))
-        self.loaded.add(path)
-        self.add(parsed)
-
-    def add(self, parsed: ast.RuleFile) -> None:
-        rs = self.ruleset
-        rs.files.append(parsed)
-        for p in parsed.params:
-            if p.name in rs.params:
-                first = rs.params[p.name]
-                rs.diagnostics.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}` is declared twice (first at {first.file}:{first.line})", code="duplicate-param"))
-                continue
-            rs.params[p.name] = p
-        for item in parsed.body:
-            if isinstance(item, ast.Rule):
-                if item.id in self.rule_ids:
-                    rs.diagnostics.append(Diagnostic(item.file, item.line, item.column, f"rule id `{item.id}` is used twice; rule ids must be unique", code="duplicate-rule"))
-                rs.rules.append(item)
-                self.rule_ids.add(item.id)
-                for stmt in item.statements:
-                    rs.statements.append(CompiledStatement(stmt, item, len(rs.statements)))
-            else:
-                rs.statements.append(CompiledStatement(item, None, len(rs.statements)))
-
-    def finish(self) -> RuleSet:
-        rs = self.ruleset
-        rs.diagnostics.extend(check_params(list(rs.params.values())))
-        checker = Checker(rs.params)
-        for cs in rs.statements:
-            checker.check_statement(cs.statement)
-        rs.diagnostics.extend(checker.found)
-        rs.diagnostics.extend(_unused_params(rs))
-        return rs
-
-
-LIBRARY_PREFIX = "keras-rewrite:"
-
-
-def library_root() -> Path:
-    """The ready-made rules shipped with keras-rewrite (package data, or the checkout's rules/)."""
-    from importlib import resources
-
-    try:
-        root = Path(str(resources.files("rewrite.rules")))
-        if (root / "std").is_dir():
-            return root
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "rules"
-
-
-def resolve_use(target: str, base: Path) -> Path:
-    """`use "x.rw"` is relative to the including file; `use "keras-rewrite:std/x.rw"` is the library."""
-    if target.startswith(LIBRARY_PREFIX):
-        return library_root() / target[len(LIBRARY_PREFIX) :]
-    return base / target
-
-
-def _unused_params(rs: RuleSet) -> list[Diagnostic]:
-    used = {ref.name for cs in rs.statements for ref in statement_param_refs(cs.statement)}
-    return [
-        Diagnostic(p.file, p.line, p.column, f"param `{name}` is declared but no statement uses `${name}`", "warning", "unused-param")
-        for name, p in rs.params.items()
-        if name not in used
-    ]
 
 
 def load(*paths: str | Path) -> RuleSet:
@@ -264,10 +61,7 @@ def load(*paths: str | Path) -> RuleSet:
         >>> [rule.id for rule in rules.rules]
         ['fold-bn']
     """
-    rs = collect(*paths)
-    if rs.errors:
-        raise RuleCheckError(rs.diagnostics)
-    return rs
+    return load_rules(RuleSet, *paths)
 
 
 def collect(*paths: str | Path) -> RuleSet:
@@ -278,11 +72,7 @@ def collect(*paths: str | Path) -> RuleSet:
         >>> [d.code for d in rewrite.collect("bad.rw").errors]
         ['unknown-param']
     """
-    loader = _Loader()
-    with paused_collection():
-        for p in paths:
-            loader.load_file(resolve_use(str(p), Path.cwd()) if str(p).startswith(LIBRARY_PREFIX) else Path(p))
-        return loader.finish()
+    return collect_rules(RuleSet, *paths)
 
 
 def from_text(text: str, file: str = "<string>") -> RuleSet:
@@ -293,14 +83,7 @@ def from_text(text: str, file: str = "<string>") -> RuleSet:
         >>> len(rules.statements)
         1
     """
-    loader = _Loader()
-    with paused_collection():
-        parsed = parse(text, file)
-        if parsed.uses:
-            use = parsed.uses[0]
-            raise RuleSyntaxError("`use` needs a rule file on disk; load it with rewrite.load(path)", file, use.line, use.column, "")
-        loader.add(parsed)
-        rs = loader.finish()
-    if rs.errors:
-        raise RuleCheckError(rs.diagnostics)
-    return rs
+    return rules_from_text(RuleSet, text, file)
+
+
+__all__ = ["RuleSet", "collect", "from_text", "load"]

@@ -1,4 +1,4 @@
-"""Search spaces from `param` declarations, and variants of one model.
+"""Variants of one model, one per distinct plan of a parametric rule set.
 
     rules = rewrite.load("search.rw")          # param act = relu in [relu, gelu] ...
     rules.space()                               # {"act": ParamSpace(...), ...}
@@ -9,95 +9,20 @@
 
 Variants whose plans are the same are built once. The graph view, and the probe
 batch validation uses, are built once per (rule set, model); each variant only
-re-plans and materializes. The base model is never modified.
+re-plans and materializes. The base model is never modified. The parameter
+spaces themselves (`ParamSpace`, `space`, `grid`, `sample`) live in
+`rewrite.lang.params` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from rewrite import ast
-from rewrite.values import evaluate
-
-
-@dataclass(frozen=True)
-class ParamSpace:
-    """What values one parameter may take."""
-
-    name: str
-    kind: Literal["choice", "int", "float", "fixed"]
-    default: Any
-    values: tuple[Any, ...] = ()
-    low: float | int | None = None
-    high: float | int | None = None
-    step: float | int | None = None
-
-    def points(self) -> list[Any]:
-        """Every value a grid visits."""
-        if self.kind in ("choice", "fixed"):
-            return list(self.values)
-        assert self.low is not None and self.high is not None
-        step = self.step
-        if step is None:
-            if self.kind == "float":
-                raise ValueError(
-                    f"param `{self.name}`: a float range needs a step for a grid; write `range({self.low}, {self.high}, step=...)`, "
-                    "or draw samples instead (CLI: --sample N; Python: RuleSet.sample(n))"
-                )
-            step = 1
-        n = int(round((self.high - self.low) / step))
-        pts = [self.low + i * step for i in range(n + 1) if self.low + i * step <= self.high + 1e-12]
-        return [int(p) if self.kind == "int" else round(float(p), 12) for p in pts]
-
-
-def space(ruleset: Any) -> dict[str, ParamSpace]:
-    out = {}
-    for name, p in ruleset.params.items():
-        default = evaluate(p.default)
-        if isinstance(p.space, ast.Choice):
-            out[name] = ParamSpace(name, "choice", default, tuple(evaluate(v) for v in p.space.values))
-        elif isinstance(p.space, ast.Range):
-            low, high = evaluate(p.space.low), evaluate(p.space.high)
-            step = evaluate(p.space.step) if p.space.step is not None else None
-            is_int = all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high, step or 1, default))
-            out[name] = ParamSpace(name, "int" if is_int else "float", default, (), low, high, step)
-        else:
-            out[name] = ParamSpace(name, "fixed", default, (default,))
-    return out
-
-
-def grid(ruleset: Any) -> list[dict[str, Any]]:
-    """Every combination of every parameter's values, in declaration order."""
-    spaces = space(ruleset)
-    names = list(spaces)
-    return [dict(zip(names, combo)) for combo in itertools.product(*(spaces[n].points() for n in names))]
-
-
-def sample(ruleset: Any, n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """`n` reproducible random draws (the same seed gives the same draws)."""
-    import numpy as np
-
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"sample() takes a number of draws, 0 or more. Received: n={n!r}")
-    rng = np.random.default_rng(seed)
-    spaces = space(ruleset)
-    draws = []
-    for _ in range(n):
-        draw: dict[str, Any] = {}
-        for name, s in spaces.items():
-            if s.kind in ("choice", "fixed"):
-                draw[name] = s.values[int(rng.integers(len(s.values)))]
-            elif s.kind == "int" or s.step is not None:
-                pts = s.points()
-                draw[name] = pts[int(rng.integers(len(pts)))]
-            else:
-                assert s.low is not None and s.high is not None
-                draw[name] = float(rng.uniform(s.low, s.high))
-        draws.append(draw)
-    return draws
+from rewrite import engine
+from rewrite.engine import ModelCache
+from rewrite.lang.params import ParamSpace, grid, sample, space
 
 
 def signature(report: Any) -> str:
@@ -129,32 +54,31 @@ def variants(ruleset: Any, model: Any, params_list: Iterable[dict[str, Any]], **
         >>> [(v.params["act"], v.report.passed) for v in variants(rules, model, rules.grid())]
         [('tanh', True), ('gelu', True)]
     """
-    from rewrite.engine import Prepared, run
-
-    prepared = Prepared.of(model)
-    for v, plan in _planned(ruleset, model, params_list, prepared, bool(options.get("strict", False))):
+    cache = ModelCache.of(model)
+    for v, plan in _planned(ruleset, model, params_list, cache, bool(options.get("strict", False))):
         if v.duplicate_of is not None:
             yield v
             continue
-        result = run(ruleset, model, params=v.params, prepared=prepared, plan=plan, **options)
+        result = engine.run(ruleset, model, params=v.params, cache=cache, plan=plan, **options)
         yield Variant(v.index, v.params, result.model, result.report, v.signature)
 
 
-def planned(ruleset: Any, model: Any, params_list: Iterable[dict[str, Any]], prepared: Any) -> Iterator[Variant]:
+def planned(ruleset: Any, model: Any, params_list: Iterable[dict[str, Any]], cache: ModelCache) -> Iterator[Variant]:
     """Each parameter set planned, not built: a Variant with the plan's report and no
     model, `duplicate_of` set where an earlier set has the same plan."""
-    for v, _ in _planned(ruleset, model, params_list, prepared):
+    for v, _ in _planned(ruleset, model, params_list, cache):
         yield v
 
 
 def _planned(
-    ruleset: Any, model: Any, params_list: Iterable[dict[str, Any]], prepared: Any, strict: bool = False
+    ruleset: Any, model: Any, params_list: Iterable[dict[str, Any]], cache: ModelCache, strict: bool = False
 ) -> Iterator[tuple[Variant, Any]]:
-    from rewrite import engine
-
     seen: dict[str, int] = {}
     for index, params in enumerate(params_list):
-        plan, report = engine.planned(ruleset, model, params, strict, prepared)
+        plan, report = engine.planned(ruleset, model, params, strict, cache)
         sig = signature(report)
         first = seen.setdefault(sig, index)
         yield Variant(index, params, None, report, sig, duplicate_of=first if first != index else None), plan
+
+
+__all__ = ["ParamSpace", "Variant", "grid", "planned", "sample", "signature", "space", "variants"]

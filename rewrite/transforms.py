@@ -9,18 +9,17 @@
 A transform receives the matched layers (a single layer, or a chain in order) and
 returns the layers that take their place, in order, each optionally with its
 weights. It may raise `TransformSkip("why")` for a match it does not apply to; the
-report lists the skip. The built-in transforms are registered by name here and
-loaded on first use, so naming them in a rule needs no Keras import.
+report lists the skip. The built-in transforms are named here (`BUILTIN`), so a
+rule that names one checks without Keras; `rewrite.planner.builtin_transforms`
+registers them when the planner is imported.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-_BUILTIN_MODULE = "rewrite.builtin_transforms"
 BUILTIN = ("fold_batchnorm", "split_activation", "merge_activation")
 
 
@@ -101,6 +100,6 @@ def known() -> set[str]:
 
 
 def get(name: str) -> Transform | None:
-    if name in BUILTIN and name not in _REGISTRY:
-        importlib.import_module(_BUILTIN_MODULE)
+    """The registered transform `name`; the built-ins are registered when the planner
+    (`rewrite.planner.builtin_transforms`) is imported."""
     return _REGISTRY.get(name)

@@ -17,8 +17,9 @@ from typing import Any
 
 import keras_tuner
 
-from rewrite.search import ParamSpace
-from rewrite.values import show
+from rewrite.engine import ModelCache
+from rewrite.lang.expressions import show
+from rewrite.lang.params import ParamSpace
 
 _NATIVE = (str, int, float, bool)
 
@@ -116,12 +117,10 @@ class RewriteHyperModel(keras_tuner.HyperModel):
             )
 
     def build(self, hp: Any) -> Any:
-        from rewrite.engine import Prepared
-
-        if getattr(self, "_prepared", None) is None:
-            self._prepared = Prepared.of(self.base_model)
+        if getattr(self, "_cache", None) is None:
+            self._cache = ModelCache.of(self.base_model)
         params = declare(hp, self.spaces)
-        result = self.rules.apply(self.base_model, params=params, validate=self.validate, prepared=self._prepared)
+        result = self.rules.apply(self.base_model, params=params, validate=self.validate, cache=self._cache)
         model = result.model
         if self.compile_kwargs is not None:
             model.compile(**self.compile_kwargs)

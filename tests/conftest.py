@@ -48,7 +48,7 @@ def head_model(keras):
 @pytest.fixture
 def saved(tmp_path, keras):
     """The demo CNN saved as a .keras file (what `keras-rewrite` commands load)."""
-    from rewrite.demo import build_demo_model
+    from rewrite.cli.demo import build_demo_model
 
     path = tmp_path / "model.keras"
     build_demo_model().save(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def small_cnn():
-    from rewrite.demo import build_demo_model
+    from rewrite.cli.demo import build_demo_model
 
     return build_demo_model()
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import rewrite
-from rewrite.cli import main
-from rewrite.validation import make_probe
+from rewrite.cli.main import main
+from rewrite.validation.probe import make_probe
 
 from .conftest import to_numpy
 

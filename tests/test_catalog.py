@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rewrite.catalog import catalog
+from rewrite.lang.catalog import catalog
 
 
 def test_catalog_matches_installed_keras():

@@ -12,7 +12,8 @@ import warnings
 import numpy as np
 import pytest
 
-from rewrite.cli import main, parse_assignment
+from rewrite.cli.main import main
+from rewrite.cli.options import parse_assignment
 
 
 @pytest.fixture
@@ -148,7 +149,7 @@ def test_backend_start_up_notices_are_held_back_and_nothing_else(tmp_path):
         "os.write(2, b'I0000 port.cc:153] oneDNN custom operations are on. You may see ...\\n')\n"
         "os.write(2, b'a real problem while loading\\n')\n"
     )
-    code = "from rewrite.cli import import_backend_quietly; import_backend_quietly(); import sys; print('after', file=sys.stderr)"
+    code = "from rewrite.cli.quiet import import_backend_quietly; import_backend_quietly(); import sys; print('after', file=sys.stderr)"
     for level, held in (("3", True), ("0", False)):
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()]), "TF_CPP_MIN_LOG_LEVEL": level}
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)

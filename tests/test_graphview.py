@@ -8,7 +8,8 @@ import networkx as nx
 import pytest
 
 import rewrite
-from rewrite.graphview import build_view, to_dot, to_json, to_text
+from rewrite.graphview.exports import to_dot, to_json, to_text
+from rewrite.graphview.view import build_view
 
 
 @pytest.fixture

@@ -310,8 +310,8 @@ def test_batchnorm_normalization_and_lookup_state(keras, tmp_path):
 
 
 def test_embedding_probe_stays_in_vocabulary(keras):
-    from rewrite.graphview import build_view
-    from rewrite.validation import make_probe
+    from rewrite.graphview.view import build_view
+    from rewrite.validation.probe import make_probe
 
     x = keras.Input((6,), dtype="int32")
     m = keras.Model(x, keras.layers.Dense(1, name="d")(keras.layers.Flatten()(keras.layers.Embedding(7, 2)(x))))

@@ -14,7 +14,7 @@ import pytest
 
 @pytest.mark.skipif(os.name != "posix", reason="signals")
 def test_sigint_never_leaves_a_partial_output(tmp_path, keras):
-    from rewrite.demo import build_demo_model
+    from rewrite.cli.demo import build_demo_model
 
     model = tmp_path / "in.keras"
     build_demo_model().save(model)

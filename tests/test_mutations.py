@@ -6,19 +6,20 @@ import numpy as np
 import pytest
 
 import rewrite
-from rewrite import materialize, weights
+from rewrite import engine
+from rewrite.build import clone as materialize
 from rewrite.errors import ValidationFailure
 
 
 def _after_transfer(monkeypatch, damage):
-    original = weights.transfer
+    original = engine.transfer
 
     def broken(view, plan, built):
         result = original(view, plan, built)
         damage(result, built)
         return result
 
-    monkeypatch.setattr("rewrite.weights.transfer", broken)
+    monkeypatch.setattr(engine, "transfer", broken)
 
 
 def _failed(info) -> str:

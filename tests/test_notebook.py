@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rewrite
-from rewrite.graphview import graph_rows
+from rewrite.graphview.exports import graph_rows
 
 ALLOWED_TAGS = {"style", "div", "h3", "h4", "p", "span", "code", "section", "table", "thead", "tbody", "tr", "th", "td", "ul", "li", "b"}
 

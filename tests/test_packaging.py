@@ -34,7 +34,7 @@ def test_wheel_carries_package_data_and_works_outside_the_source_tree(wheel, tmp
     for data in (
         "rewrite/grammar/rules.lark",
         "rewrite/grammar/ast.schema.json",
-        "rewrite/catalog.json",
+        "rewrite/lang/catalog.json",
         "rewrite/rules/tanh-head.rw",
         "rewrite/rules/std/fold-bn.rw",
         "rewrite/rules/std/fold-bn.test.toml",
@@ -51,13 +51,17 @@ def test_wheel_carries_package_data_and_works_outside_the_source_tree(wheel, tmp
     assert install.returncode == 0, install.stderr
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import rewrite\n"
-        "from rewrite.demo import demo_rules_path\n"
+        "from rewrite.cli.demo import demo_rules_path\n"
         "assert rewrite.__file__.startswith(sys.argv[1]), rewrite.__file__\n"
         "rs = rewrite.load(demo_rules_path())\n"
         "assert str(demo_rules_path()).startswith(sys.argv[1])\n"
-        "from rewrite.ruleset import library_root\n"
+        "from rewrite.lang.loader import library_root\n"
         "assert str(library_root()).startswith(sys.argv[1]), library_root()\n"
         "assert rewrite.load('keras-rewrite:std/fold-bn.rw').rules[0].id == 'fold-bn'\n"
+        "from rewrite.lang.resources import package_path\n"
+        "from rewrite.lang.catalog import catalog\n"
+        "assert str(package_path('rewrite.lang', 'rewrite/lang', 'catalog.json')).startswith(sys.argv[1])\n"
+        "assert catalog().knows('Dense')\n"
         "print('OK', len(rs.statements))\n"
     )
     run = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, cwd=tmp_path, timeout=120)

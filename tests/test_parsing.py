@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from rewrite import ast
 from rewrite.errors import RuleSyntaxError
-from rewrite.parsing import COMMON_MISTAKES, grammar_text, parse
+from rewrite.lang import ast
+from rewrite.lang.grammar import grammar_text
+from rewrite.lang.parser import parse
+from rewrite.lang.syntax_errors import COMMON_MISTAKES
 
 FULL = '''
 # a comment
@@ -171,7 +173,7 @@ def test_fast_driver_on_the_library_and_a_generated_file():
 
 
 def test_fast_driver_is_in_use_and_leaves_errors_to_lark():
-    from rewrite.parsing import _driver
+    from rewrite.lang.parser import _driver
 
     assert _driver() is not None, "the fast LALR driver did not accept this Lark version"
     for bad in ["Dense.activation = tanh", "Dense[units > 3", "Dense.units := " + "-" * 200 + "1", "Dense[name ~ /(/].units := 1"]:

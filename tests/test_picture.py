@@ -12,11 +12,11 @@ import networkx as nx
 import pytest
 
 import rewrite
-from rewrite.cli import main
-from rewrite.graphview import build_view
-from rewrite.layered import _pack, layout
-from rewrite.picture import to_dot
-from rewrite.scene import Box, build_scene, fold
+from rewrite.cli.main import main
+from rewrite.graphview.view import build_view
+from rewrite.picture.graphviz import to_dot
+from rewrite.picture.layout import _pack, layout
+from rewrite.picture.scene import Box, build_scene, fold
 
 RULES = """Dense[name = "fc1"].activation := gelu
 delete Dropout
@@ -199,7 +199,7 @@ def test_errors_say_what_to_do(seq_model, tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(rewrite.PictureError, match="needs the Graphviz `dot` program on PATH; install Graphviz .*apt-get install graphviz"):
         rewrite.draw(seq_model, RULES, tmp_path / "plan.svg", engine="graphviz")
-    monkeypatch.setitem(sys.modules, "rewrite.picture_mpl", None)
+    monkeypatch.setitem(sys.modules, "rewrite.picture.mpl", None)
     with pytest.raises(rewrite.PictureError, match=r"needs matplotlib: pip install 'keras-rewrite\[draw\]'"):
         rewrite.draw(seq_model, RULES, tmp_path / "plan.svg")
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import rewrite
-from rewrite.cli import main
+from rewrite.cli.main import main
 from rewrite.progress import Progress
 
 

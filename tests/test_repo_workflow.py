@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import rewrite
-from rewrite import ast
-from rewrite.schema import SCHEMA_FILE, schema_text
+from rewrite.lang import ast
+from rewrite.lang.schema import SCHEMA_FILE, schema_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_ast_schema_is_current():
-    assert SCHEMA_FILE.read_text() == schema_text(), "grammar/ast.schema.json is stale: run `python -m rewrite.schema`"
+    assert SCHEMA_FILE.read_text() == schema_text(), "grammar/ast.schema.json is stale: run `python -m rewrite.lang.schema`"
 
 
 def test_schema_describes_a_parsed_file():

@@ -81,7 +81,7 @@ def test_relu_to_tanh_matches_numpy_reference(head_model, probe, tmp_path):
 
 
 def rewrite_probe(model):
-    from rewrite.validation import make_probe
+    from rewrite.validation.probe import make_probe
 
     return make_probe(model)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rewrite.cli import main
-from rewrite.ruletest import discover, run_test
+from rewrite.cli.main import main
+from rewrite.cli.ruletests import discover, run_test
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path(__file__).resolve().parent / "sample_repo"

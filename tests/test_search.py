@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rewrite
-from rewrite.cli import main
+from rewrite.cli.main import main
 from rewrite.search import variants
 
 SPACE = """

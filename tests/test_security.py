@@ -63,7 +63,7 @@ def test_use_reaches_only_rule_files_in_allowed_folders(tmp_path, monkeypatch):
 
 
 def test_lambda_models_are_refused_in_safe_mode_with_the_risk_named(keras, tmp_path, capsys):
-    from rewrite.cli import main
+    from rewrite.cli.main import main
 
     x = keras.Input((3,))
     m = keras.Model(x, keras.layers.Lambda(lambda t: t * 2, name="double")(keras.layers.Dense(3, name="d")(x)))

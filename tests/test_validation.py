@@ -5,16 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rewrite import ast
-from rewrite.report import Drift
-from rewrite.validation import (
-    check_expectations,
-    check_kept_weights,
-    check_well_formed,
-    compute,
-    drift,
-    make_probe,
-)
+from rewrite.lang import ast
+from rewrite.planner.plan import OutputExpectation
+from rewrite.report.data import Drift
+from rewrite.validation.checks import check_expectations, check_kept_weights, check_well_formed
+from rewrite.validation.outputs import compute, drift
+from rewrite.validation.probe import make_probe
 
 from .conftest import to_numpy
 
@@ -69,11 +65,13 @@ def test_logits_are_taken_before_a_final_softmax(keras):
 def test_expectations():
     small = [Drift(output="y", kind="output", max_abs=1e-7, max_rel=1e-7)]
     big = [Drift(output="y", kind="logits", max_abs=0.5, max_rel=0.1)]
-    eq, ch = ast.ExpectOutputs(outcome="equal"), ast.ExpectOutputs(outcome="changed")
-    assert [r.status for r in check_expectations(small, [("r", eq), ("r", ch)])] == ["passed", "failed"]
-    assert [r.status for r in check_expectations(big, [("r", eq), ("r", ch)])] == ["failed", "passed"]
-    loose = ast.ExpectOutputs(outcome="equal", atol=1.0)
-    assert check_expectations(big, [("r", loose)])[0].status == "passed"
+    eq = OutputExpectation(ast.ExpectOutputs(outcome="equal"), rule="r")
+    ch = OutputExpectation(ast.ExpectOutputs(outcome="changed"), rule="r")
+    assert [r.status for r in check_expectations(small, [eq, ch])] == ["passed", "failed"]
+    assert [(r.kind, r.status) for r in check_expectations(big, [eq, ch])] == [("expect-equal", "failed"), ("expect-changed", "passed")]
+    loose = OutputExpectation(ast.ExpectOutputs(outcome="equal", atol=1.0), transform="fold_batchnorm", file="f.rw", line=3)
+    (checked,) = check_expectations(big, [loose])
+    assert checked.status == "passed" and checked.name == "expect outputs equal (rule fold_batchnorm, f.rw:3)"
 
 
 def test_probe_gives_images_of_unknown_size_room_for_every_kernel(keras):
@@ -125,7 +123,7 @@ def test_an_original_that_overflows_on_the_probe_is_refused_by_name(keras):
 
 
 def test_config_memo_rebuilds_only_new_layer_configs_and_still_catches_them(keras):
-    from rewrite.validation import ConfigMemo, check_config_round_trip
+    from rewrite.validation.checks import ConfigMemo, check_config_round_trip
 
     @keras.saving.register_keras_serializable(package="memo_test")
     class Forgetful(keras.layers.Layer):
@@ -163,7 +161,7 @@ def test_config_memo_rebuilds_only_new_layer_configs_and_still_catches_them(kera
 
 def test_config_memo_takes_sequential_models(keras):
     # A Sequential's config lists its InputLayer, which `model.layers` leaves out.
-    from rewrite.validation import ConfigMemo, check_config_round_trip
+    from rewrite.validation.checks import ConfigMemo, check_config_round_trip
 
     def model(act):
         return keras.Sequential(

@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 
 import rewrite  # noqa: E402
-from rewrite.demo import build_demo_model  # noqa: E402
+from rewrite.cli.demo import build_demo_model  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

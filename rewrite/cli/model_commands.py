@@ -1,0 +1,115 @@
+"""Commands on one model or two: `plan`, `apply`, `graph`, `diff`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rewrite.cli.options import (
+    load_eval_data,
+    load_probe_data,
+    load_rules,
+    params_from,
+    progress_bar,
+)
+from rewrite.engine import dry_run
+from rewrite.errors import ModelLoadError
+from rewrite.graphview.diff import diff_models
+from rewrite.graphview.exports import graph, to_dot, to_json, to_text
+from rewrite.io.loading import custom_objects_from, load_model
+from rewrite.io.provenance import read
+from rewrite.picture.draw import draw, picture_format
+from rewrite.progress import Progress
+from rewrite.report.diff import render
+
+
+def _picture(args: argparse.Namespace, model: Any, report: Any, bar: Progress) -> str | None:
+    """Draw the plan or rewrite to --picture, if asked; the line that says where it went."""
+    if not args.picture:
+        return None
+
+    bar.step(f"drawing {args.picture}")
+    drawn = draw(model, report, args.picture, context=args.picture_context)
+    folded = f", {drawn.folded} unchanged layer calls folded" if drawn.folded else ""
+    return f"drew {args.picture} ({drawn.boxes} boxes{folded}; {drawn.engine if drawn.engine != 'none' else 'Graphviz source'})"
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    rules = load_rules(args)
+    if args.picture:
+
+        picture_format(args.picture)
+    with progress_bar(args, "plan", total=3 if args.picture else 2) as bar:
+        bar.step(f"loading model {args.model}")
+        model = load_model(args.model, custom_objects_from(args.custom_objects), not args.unsafe)
+
+        bar.step("planning")
+        report = dry_run(rules, model, params=params_from(args), strict=args.strict)
+        drew = _picture(args, model, report, bar)
+    print(report.to_json() if args.json else report.render(explain=args.explain))
+    if drew and not args.json:
+        print(drew)
+    return 1 if args.strict and any(not s.matches for s in report.statements) else 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    if Path(args.output).resolve() == Path(args.model).resolve():
+        raise ModelLoadError("-o must not be the input model: keras-rewrite never overwrites its input")
+    if Path(args.output).exists() and not args.force:
+        raise ModelLoadError(f"{args.output} exists; pass --force to replace it (it is replaced only after validation passes)")
+    rules = load_rules(args)
+    custom = custom_objects_from(args.custom_objects)
+    if args.picture:
+
+        picture_format(args.picture)
+    with progress_bar(args, "apply") as bar:
+        bar.reserved = 2 if args.picture else 1  # writing, drawing
+        bar.step(f"loading model {args.model}")
+        model = load_model(args.model, custom, not args.unsafe)
+        result = rules.apply(
+            model,
+            params=params_from(args),
+            mode=args.mode,
+            validate=args.validate,
+            strict=args.strict,
+            evaluate=load_eval_data(args.eval),
+            probe=load_probe_data(args.probe),
+            custom_objects=custom,
+            safe_mode=not args.unsafe,
+            progress=bar,
+        )
+        bar.step(f"writing {args.output}")
+        result.save(args.output)
+        drew = _picture(args, model, result.report, bar)
+    print(result.report.to_json() if args.json else result.report.render())
+    if not args.json:
+        print(f"wrote {args.output}")
+        if drew:
+            print(drew)
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    model = load_model(args.model, custom_objects_from(args.custom_objects), not args.unsafe)
+
+    g = graph(model)
+    if args.format == "dot":
+        print(to_dot(g))
+    elif args.format == "json":
+        print(json.dumps(to_json(g), indent=2, default=str))
+    else:
+        print(to_text(g))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+
+    custom = custom_objects_from(args.custom_objects)
+    a = load_model(args.old, custom, not args.unsafe)
+    b = load_model(args.new, custom, not args.unsafe)
+    prov_a = read(args.old) if args.old.endswith(".keras") else None
+    prov_b = read(args.new) if args.new.endswith(".keras") else None
+    print(render(diff_models(a, b, prov_a, prov_b), args.format))
+    return 0

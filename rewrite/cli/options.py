@@ -1,0 +1,61 @@
+"""What several commands share: progress bars, --set values, rule files, data files."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rewrite.errors import ModelLoadError
+from rewrite.lang.expressions import evaluate
+from rewrite.lang.parser import parse
+from rewrite.progress import Progress
+from rewrite.ruleset import load
+
+
+def progress_bar(args: argparse.Namespace, label: str, total: int | None = None) -> Progress:
+    """The command's progress bar: drawn on stderr at a terminal, never with --json."""
+    return Progress(label, total, enabled=False if getattr(args, "json", False) else None)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """`k=v` from --set; the value uses the rule language's literal syntax."""
+
+    if "=" not in text:
+        raise ValueError(f"--set takes NAME=VALUE, e.g. --set act=gelu. Received: {text!r}")
+    name, value = text.split("=", 1)
+    parsed = parse(f"param {name.strip()} = {value.strip()}", "--set")
+    return parsed.params[0].name, evaluate(parsed.params[0].default)
+
+
+def params_from(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(parse_assignment(s) for s in args.set or [])
+
+
+def load_rules(args: argparse.Namespace) -> Any:
+
+    return load(*args.rules)
+
+
+def load_eval_data(path: str | None) -> tuple[Any, Any] | None:
+    if not path:
+        return None
+    import numpy as np
+
+    data = np.load(path, allow_pickle=False)
+    if "x" not in data or "y" not in data:
+        raise ModelLoadError(f"--eval {path} must hold arrays named `x` and `y`; it has {sorted(data.files)}")
+    return data["x"], data["y"]
+
+
+def load_probe_data(path: str | None) -> Any:
+    """--probe DATA.npz: one array `x`, or one array per model input named after the input."""
+    if not path:
+        return None
+    import numpy as np
+
+    data = np.load(path, allow_pickle=False)
+    if "x" in data.files:
+        return data["x"]
+    if not data.files:
+        raise ModelLoadError(f"--probe {path} holds no arrays; save the inputs as `x` (np.savez(path, x=...))")
+    return {name: data[name] for name in data.files}

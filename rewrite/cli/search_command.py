@@ -1,0 +1,66 @@
+"""`keras-rewrite search`: every variant of a parametric rule set to .keras, with an index."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rewrite.cli.options import load_rules, params_from, progress_bar
+from rewrite.cli.search_index import VariantDuplicate, VariantWritten, save_variant, write_index
+from rewrite.cli.search_workers import write_variants_in_processes
+from rewrite.errors import ModelLoadError
+from rewrite.io.loading import custom_objects_from, load_model
+from rewrite.progress import Progress
+from rewrite.search import variants
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise ValueError(f"--jobs takes a number of worker processes, 1 or more. Received: --jobs {args.jobs}")
+    rules = load_rules(args)
+    fixed = params_from(args)
+    if args.sample is not None:
+        if args.sample < 1:
+            raise ValueError(f"--sample takes a number of draws, 1 or more. Received: --sample {args.sample}")
+        params_list = rules.sample(args.sample, seed=args.seed)
+    else:
+        params_list = rules.grid()
+    params_list = [{**p, **fixed} for p in params_list]
+    custom = custom_objects_from(args.custom_objects)
+    out_dir = Path(args.output)
+    if (out_dir / "index.json").exists() and not args.force:
+        raise ModelLoadError(f"{out_dir} already holds a search (index.json); pass --force to write over it")
+    with progress_bar(args, "search", total=len(params_list) + 1) as bar:
+        bar.step(f"loading model {args.model}")
+        model = load_model(args.model, custom, not args.unsafe)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        outcomes = _write_variants(args, rules, model, params_list, custom, out_dir, bar)
+    write_index(out_dir, outcomes)
+    built = sum(1 for o in outcomes if isinstance(o, VariantWritten))
+    print(f"{built} variant(s) written to {out_dir} ({len(outcomes) - built} duplicate(s) skipped); index.json, index.csv")
+    return 0
+
+
+def _write_variants(
+    args: argparse.Namespace, rules: Any, model: Any, params_list: list[dict[str, Any]], custom: dict | None, out_dir: Path, bar: Progress
+) -> list[VariantWritten | VariantDuplicate]:
+    """Build and save each variant, one step of the bar each; what became of each."""
+    if args.jobs > 1:
+        return write_variants_in_processes(args, rules, model, params_list, out_dir, bar)
+    outcomes: list[VariantWritten | VariantDuplicate] = []
+    total = len(params_list)
+    if total:
+        bar.step(f"variant 1/{total} {params_list[0]}")
+    options = dict(validate=args.validate, custom_objects=custom, safe_mode=not args.unsafe, drift=args.drift)
+    for v in variants(rules, model, params_list, **options):
+        outcome: VariantWritten | VariantDuplicate
+        if v.duplicate_of is not None:
+            outcome = VariantDuplicate(v.index, v.params, v.duplicate_of)
+        else:
+            outcome = save_variant(v.index, v.params, v.model, v.report, rules, out_dir)
+        bar.note(f"[{v.index + 1}/{total}] {v.params}: {outcome.progress()}")
+        outcomes.append(outcome)
+        if v.index + 1 < total:
+            bar.step(f"variant {v.index + 2}/{total} {params_list[v.index + 1]}")
+    return outcomes

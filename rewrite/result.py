@@ -1,0 +1,30 @@
+"""The result of a rewrite: the model and the report that proves what changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rewrite.io.saving import save_atomic
+from rewrite.report.rewrite_report import RewriteReport
+
+
+@dataclass(frozen=True)
+class RewriteResult:
+    """The rewritten model and the report that proves what changed."""
+
+    model: Any
+    report: RewriteReport
+    provenance: dict[str, Any] | None = None
+    """Which rule files, rules and params made the model; saved inside the .keras file."""
+
+    def save(self, path: str) -> None:
+        """Save the model as .keras, atomically: the file is whole or not there.
+
+        The provenance goes into the archive too; `keras.models.load_model` ignores it.
+        """
+
+        save_atomic(self.model, path, provenance=self.provenance)
+
+    def _repr_html_(self) -> str:
+        return self.report.to_html()

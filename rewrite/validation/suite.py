@@ -1,0 +1,124 @@
+"""Which validation checks run, in which order, and how many steps they show.
+
+The steps are decided once, from the mode, the validation level and whether the
+model is probed; the progress bar counts that same list, so the count cannot
+drift from what runs. Each check itself lives in `rewrite.validation.checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rewrite.planner.plan import OutputExpectation
+from rewrite.report.data import CheckResult, Drift, WeightAction
+from rewrite.validation.checks import (
+    ConfigMemo,
+    check_accounting,
+    check_config_round_trip,
+    check_expectations,
+    check_kept_weights,
+    check_probe,
+    check_save_load,
+    check_well_formed,
+)
+from rewrite.validation.outputs import Outputs, compute, drift, locate_divergence
+
+Mode = Literal["clone", "inplace"]
+Level = Literal["full", "config", "none"]
+
+
+@dataclass
+class Probe:
+    """The probe batch and the original model's outputs and logits on it."""
+
+    x: Any
+    before: Outputs
+
+
+@dataclass
+class Suite:
+    """The validation of one rewrite: what runs, decided before anything runs."""
+
+    mode: Mode
+    level: Level
+    probing: bool
+    """Whether the model is run on a probe batch (outputs, drift, save and reload)."""
+    expects: Sequence[OutputExpectation] = ()
+    measure_drift: bool = False
+    custom_objects: dict | None = None
+    safe_mode: bool = True
+    memo: ConfigMemo | None = None
+    steps: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        steps: list[str] = []
+        if self.level != "none":
+            steps.append("validate: well formed")
+            if self.level == "config":
+                steps.append("validate: config round trip")
+            steps.append("validate: outputs on the probe batch")
+            if self.level == "full" and self.probing:
+                steps.append("validate: .keras save and reload")
+            steps.append("validate: kept weights")
+            if self.probing:
+                steps.append("validate: drift")
+        self.steps = steps
+
+    def run(
+        self,
+        original: Any,
+        new_model: Any,
+        probe: Probe | None,
+        kept: Sequence[tuple[str, Any, Any]],
+        actions: Sequence[WeightAction],
+        step: Callable[[str], None],
+    ) -> tuple[list[CheckResult], list[Drift]]:
+        """Every check in order (each announced through `step`); the results and the drift."""
+        if self.level == "none":
+            if probe is None or not (self.expects or self.measure_drift):
+                return [], []
+            moved = drift(probe.before, compute(new_model, probe.x))
+            return check_expectations(moved, self.expects), moved
+        steps = iter(self.steps)
+        checks: list[CheckResult] = []
+        if probe is not None:
+            checks.append(check_probe(probe.before))
+        checks.append(check_well_formed(new_model))
+        next(steps)
+        if self.level == "config":
+            step(next(steps))
+            checks.append(check_config_round_trip(new_model, self.custom_objects, self.safe_mode, self.memo))
+        step(next(steps))
+        after = compute(new_model, probe.x) if probe is not None else None
+        if self.level == "full" and probe is not None and after is not None:
+            step(next(steps))
+            save_load, round_trip = check_save_load(new_model, probe.x, after, self.custom_objects, self.safe_mode)
+            checks += [round_trip, save_load]
+        step(next(steps))
+        if self.mode == "clone":
+            checks.append(check_kept_weights(kept))
+            checks.append(check_accounting(new_model, kept, actions))
+        else:
+            checks.append(CheckResult(kind="kept-weights", name="kept weights", status="passed", detail="in place: no weight was touched"))
+        drifts: list[Drift] = []
+        if probe is not None and after is not None:
+            step(next(steps))
+            drifts = drift(probe.before, after)
+            checks += self._located(check_expectations(drifts, self.expects), original, new_model, probe.x)
+        return checks, drifts
+
+    def _located(self, checks: list[CheckResult], original: Any, new_model: Any, x: Any) -> list[CheckResult]:
+        """A failed `expect outputs equal` says which layer's output moved first."""
+        equal = [e.expect for e in self.expects if e.expect.outcome == "equal"]
+        if not equal:
+            return checks
+        out = []
+        for check in checks:
+            if check.status == "failed" and check.kind == "expect-equal":
+                where = locate_divergence(original, new_model, x, min(e.atol for e in equal))
+                if where:
+                    check = check.model_copy(update={"detail": f"{check.detail}; {where}"})
+            out.append(check)
+        return out
