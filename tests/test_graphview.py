@@ -74,3 +74,26 @@ def test_subclassed_model_is_refused_with_advice(keras):
 
     with pytest.raises(TypeError, match="subclassed model has no graph"):
         rewrite.graph(Sub())
+
+
+def test_dot_quotes_every_name(keras):
+    """A quote, a backslash or a line break in a layer name cannot break the DOT file."""
+    import re
+
+    from rewrite.report import dot
+
+    x = keras.Input((3,), name='in"put')
+    y = keras.layers.Dense(2, name='fc "one" \\ two')(x)
+    g = rewrite.graph(keras.Model(x, y, name='my "model"'))
+    text = to_dot(g)
+    string = r'"(?:[^"\\\n]|\\.)*"'
+    assert text.splitlines()[0] == 'digraph "my \\"model\\"" {'
+    nodes = [line for line in text.splitlines() if "[label=" in line and "->" not in line]
+    edges = [line for line in text.splitlines() if "->" in line]
+    assert len(nodes) == 2 and len(edges) == 1
+    for line in nodes:
+        assert re.fullmatch(rf"  {string} \[label={string}\];", line), line
+    for line in edges:
+        assert re.fullmatch(rf"  {string} -> {string} \[label={string}\];", line), line
+    assert '\\"one\\" \\\\ two' in text
+    assert dot.quote("a\nb") == '"a\\nb"' and dot.quote('"') == '"\\""'

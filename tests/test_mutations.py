@@ -90,7 +90,7 @@ def test_a_lost_shared_layer_link_is_caught(keras, monkeypatch):
     a, b = keras.Input((4,)), keras.Input((4,))
     shared = keras.layers.Dense(4, name="shared")
     m = keras.Model([a, b], keras.layers.Add(name="add")([shared(a), shared(b)]))
-    original = materialize._Builder.call_layer
+    original = materialize._CloneBuilder.call_layer
     called: set[int] = set()
 
     def forgetful(self, new, *args, **kwargs):
@@ -99,7 +99,7 @@ def test_a_lost_shared_layer_link_is_caught(keras, monkeypatch):
         called.add(id(new))
         return original(self, new, *args, **kwargs)
 
-    monkeypatch.setattr(materialize._Builder, "call_layer", forgetful)
+    monkeypatch.setattr(materialize._CloneBuilder, "call_layer", forgetful)
     with pytest.raises((ValidationFailure, ValueError), match="shared"):
         rewrite.apply(m, "Dense.activation := tanh")
 

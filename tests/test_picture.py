@@ -14,7 +14,7 @@ import pytest
 import rewrite
 from rewrite.cli.main import main
 from rewrite.graphview.view import build_view
-from rewrite.picture.graphviz import to_dot
+from rewrite.picture.graphviz import scene_to_dot
 from rewrite.picture.layout import _pack, layout
 from rewrite.picture.scene import Box, build_scene, fold
 
@@ -142,7 +142,7 @@ def test_pack_keeps_gaps_and_stays_close():
 
 def test_dot_source_colours_the_marks_and_has_a_legend(seq_model):
     scene = build_scene(build_view(seq_model).graph, rewrite.plan(seq_model, RULES))
-    dot = to_dot(scene)
+    dot = scene_to_dot(scene)
     assert dot.startswith('digraph "seq_model" {')
     nodes = dict(re.findall(r'^\s+"([^"]+)" \[label=.*?class="(\w+)"', dot, re.M))
     assert {k: v for k, v in nodes.items() if not k.startswith("legend:")} == {
@@ -218,7 +218,7 @@ def test_nested_models_are_drawn_in_their_own_frame(keras):
     model = keras.Model(x, keras.layers.Dense(2, name="head")(inner(x)), name="outer")
     scene = build_scene(build_view(model).graph, rewrite.plan(model, "Dense[name = \"inner_fc\"].activation := tanh"))
     assert kinds(scene)["backbone/inner_fc#0"] == "changed"
-    dot = to_dot(scene)
+    dot = scene_to_dot(scene)
     assert 'subgraph "cluster_backbone"' in dot
     picture = rewrite.draw(model, "Dense[name = \"inner_fc\"].activation := tanh", engine="matplotlib")
     assert "backbone" in svg_texts(picture.data)

@@ -23,7 +23,7 @@ from typing import Any
 
 import keras
 
-from rewrite import _keras_private as kp
+from rewrite import _keras_private as keras_private
 from rewrite.planner.plan import Plan
 from rewrite.errors import PlanError
 from rewrite.graphview.view import GraphView, LayerInfo
@@ -59,7 +59,7 @@ def owned_value(old: Any) -> Any:
 def _prefill(old: Any, new: Any, prefilled: dict[int, Any]) -> bool:
     """Make `new.add_weight` start each variable from `old`'s variable of the same name and shape."""
     olds = {v.name: v for v in old.weights}
-    if len(olds) != len(old.weights) or not olds or new.built or kp.sublayers(old):
+    if len(olds) != len(old.weights) or not olds or new.built or keras_private.sublayers(old):
         return False
     create = new.add_weight
 
@@ -89,7 +89,7 @@ def _clone_lambda(layer: keras.layers.Lambda, overrides: dict[str, Any]) -> kera
     # the function object is already in memory, so reuse it.
     return keras.layers.Lambda(
         layer.function,
-        output_shape=kp.lambda_output_shape(layer),
+        output_shape=keras_private.lambda_output_shape(layer),
         mask=layer.mask,
         arguments=dict(layer.arguments),
         name=overrides.get("name", layer.name),
@@ -104,7 +104,7 @@ def _fresh_input(tensor: Any) -> Any:
     clone_model would name it after the symbolic tensor (`keras_tensor_12`), which
     renames every unnamed input of the model.
     """
-    history = kp.tensor_history(tensor)
+    history = keras_private.tensor_history(tensor)
     layer = history[0] if history else None
     if not isinstance(layer, keras.layers.InputLayer):
         return keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype)
@@ -117,7 +117,7 @@ def _fresh_input(tensor: Any) -> Any:
     )
 
 
-class _Builder:
+class _CloneBuilder:
     def __init__(self, view: GraphView, plan: Plan, prefill: bool):
         self.view = view
         self.plan = plan
@@ -268,10 +268,10 @@ class _Builder:
             elif not edit.remove:
                 layers.append(new)
             layers += [self.added_layer(i) for i in edit.after]
-        functional = kp.sequential_functional(model)
+        functional = keras_private.sequential_functional(model)
         if functional is not None:
             (source,) = functional.inputs
-            history = kp.tensor_history(source)
+            history = keras_private.tensor_history(source)
             name = history[0].name if history else None
             layers.insert(0, keras.Input(batch_shape=source.shape, dtype=source.dtype, name=name))
         clone = keras.Sequential(layers, name=model.name, trainable=model.trainable)
@@ -291,7 +291,7 @@ class _Builder:
 
 def materialize(view: GraphView, plan: Plan, prefill: bool = True) -> Materialized:
     """Build the rewritten model. The original model is only read."""
-    builder = _Builder(view, plan, prefill)
+    builder = _CloneBuilder(view, plan, prefill)
     try:
         model = builder.clone_model(view.model)
     finally:

@@ -14,7 +14,7 @@ from typing import Any
 
 import keras
 
-from rewrite import _keras_private as kp
+from rewrite import _keras_private as keras_private
 from rewrite.planner.plan import Plan
 from rewrite.errors import InplaceError
 from rewrite.graphview.view import GraphView
@@ -59,7 +59,7 @@ def _refusal(path: str, layer: Any, field: str) -> str | None:
         return None
     if isinstance(layer, keras.Model):
         return f"layer `{path}` is a nested model; in place, only `trainable` can be set on it; {_CLONE_HINT}"
-    if kp.sublayers(layer):
+    if keras_private.sublayers(layer):
         return (
             f"layer `{path}` ({type(layer).__name__}) is built from sublayers that were built with the old "
             f"`{field}`; setting it in place would not change them; {_CLONE_HINT}"
@@ -104,7 +104,7 @@ def apply_inplace(view: GraphView, plan: Plan) -> tuple[list[str], Callable[[], 
     models = [view.model] + [info.layer for info in view.layers.values() if info.is_model]
     reset = set()
     for m in models:
-        reset.update(kp.reset_compiled_functions(m))
+        reset.update(keras_private.reset_compiled_functions(m))
     notes = [f"{len(edits)} field(s) set in place on the input model"]
     if reset:
         notes.append(f"dropped traced functions so the change shows: {', '.join(sorted(reset))}")
@@ -112,7 +112,7 @@ def apply_inplace(view: GraphView, plan: Plan) -> tuple[list[str], Callable[[], 
     def undo() -> None:
         _undo(done)
         for m in models:
-            kp.reset_compiled_functions(m)
+            keras_private.reset_compiled_functions(m)
 
     return notes, undo
 

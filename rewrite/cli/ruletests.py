@@ -47,7 +47,7 @@ SUFFIX = ".test.toml"
 
 
 @dataclass
-class Outcome:
+class RuleTestOutcome:
     name: str
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -119,11 +119,11 @@ def _module_root(test: Path, model: str) -> str:
     return str(Path.cwd())
 
 
-def run_test(path: Path, update: bool = False) -> Outcome:
+def run_test(path: Path, update: bool = False) -> RuleTestOutcome:
 
     spec = tomllib.loads(path.read_text("utf-8"))
     stem = path.name[: -len(SUFFIX)]
-    outcome = Outcome(name=str(path))
+    outcome = RuleTestOutcome(name=str(path))
     rules_path = path.parent / spec.get("rules", f"{stem}.rw")
     expect = spec.get("expect", {})
     root = _module_root(path, str(spec.get("model", "")))
@@ -191,7 +191,7 @@ def run_test(path: Path, update: bool = False) -> Outcome:
     return outcome
 
 
-def run(paths: list[str | Path], update: bool = False, echo: Any = print) -> list[Outcome]:
+def run(paths: list[str | Path], update: bool = False, echo: Any = print) -> list[RuleTestOutcome]:
     outcomes = []
     for path in discover(paths):
         outcome = run_test(path, update=update)

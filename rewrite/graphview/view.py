@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import networkx as nx
 
-from rewrite import _keras_private as kp
+from rewrite import _keras_private as keras_private
 from rewrite.report.data import GraphRow
 from rewrite.report.html import graph_html
 
@@ -135,7 +135,7 @@ def _shape(tensor: Any) -> tuple | None:
     return tuple(shape) if shape is not None else None
 
 
-class _Builder:
+class _ViewBuilder:
     def __init__(self, model: Any, with_configs: bool):
         self.model = model
         self.with_configs = with_configs
@@ -166,9 +166,9 @@ class _Builder:
             )
 
     def walk(self, model: Any, prefix: str) -> None:
-        functional = model if kp.is_functional(model) else None
+        functional = model if keras_private.is_functional(model) else None
         if isinstance(model, keras.Sequential):
-            functional = kp.sequential_functional(model)
+            functional = keras_private.sequential_functional(model)
             if functional is None:
                 self.walk_unbuilt_sequential(model, prefix)
                 return
@@ -176,7 +176,7 @@ class _Builder:
             return
         call_counts: dict[int, int] = {}
         ids: dict[tuple[int, int], str] = {}
-        for op, node_index, node in kp.model_calls(functional):
+        for op, node_index, node in keras_private.model_calls(functional):
             path = f"{prefix}{op.name}"
             is_input = isinstance(op, keras.layers.InputLayer)
             if not is_input and not isinstance(op, keras.layers.Layer):
@@ -207,7 +207,7 @@ class _Builder:
                 **({"config": info.config if info else {}} if self.with_configs else {}),
                 output_shapes=[_shape(t) for t in node.outputs],
             )
-            for position, (src, src_index, tensor_index, tensor) in enumerate(kp.node_input_sources(node)):
+            for position, (src, src_index, tensor_index, tensor) in enumerate(keras_private.node_input_sources(node)):
                 src_id = ids.get((id(src), src_index))
                 if src_id is None:
                     continue
@@ -222,7 +222,7 @@ class _Builder:
             if kind == "model":
                 self.walk(op, f"{path}/")
         for t in functional.outputs:
-            found = kp.tensor_history(t)
+            found = keras_private.tensor_history(t)
             if found is not None and (id(found[0]), found[1]) in ids:
                 self.graph.nodes[ids[(id(found[0]), found[1])]]["is_output"] = True
 
@@ -252,13 +252,13 @@ def build_view(model: Any, with_configs: bool = False) -> GraphView:
     `with_configs` puts each layer's config on its graph nodes; otherwise configs
     are computed only for the layers a selector asks about.
     """
-    if not isinstance(model, keras.Model) or not (kp.is_functional(model) or isinstance(model, keras.Sequential)):
+    if not isinstance(model, keras.Model) or not (keras_private.is_functional(model) or isinstance(model, keras.Sequential)):
         raise TypeError(
             "keras-rewrite works on Functional and Sequential models (and Functional subclasses). "
             f"Received: {type(model).__name__}. A subclassed model has no graph to rewrite; "
             "build it functionally or rewrite its get_config() instead."
         )
-    builder = _Builder(model, with_configs)
+    builder = _ViewBuilder(model, with_configs)
     builder.walk(model, "")
     by_class: dict[str, list[LayerInfo]] = {}
     for info in builder.layers.values():

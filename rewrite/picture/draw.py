@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from rewrite.errors import PictureError
 from rewrite.graphview.view import build_view
-from rewrite.picture.graphviz import graphviz_available, run_dot, to_dot
+from rewrite.picture.graphviz import graphviz_available, run_dot, scene_to_dot
 from rewrite.picture.scene import Scene, build_scene
 from rewrite.picture.style import INSTALL_GRAPHVIZ, Engine
 from rewrite.report.data import ReportData
@@ -56,11 +56,11 @@ def picture_format(path: str | Path | None, fmt: str | None = None) -> Literal["
 
 def draw_scene(scene: Scene, fmt: str, engine: Engine = "auto") -> tuple[bytes, Literal["graphviz", "matplotlib", "none"]]:
     if fmt == "dot":
-        return to_dot(scene).encode(), "none"
+        return scene_to_dot(scene).encode(), "none"
     if engine not in ("auto", "graphviz", "matplotlib"):
         raise PictureError(f"engine must be 'auto', 'graphviz' or 'matplotlib'. Received: engine={engine!r}")
     if engine == "graphviz" or (engine == "auto" and graphviz_available()):
-        return run_dot(to_dot(scene), fmt), "graphviz"
+        return run_dot(scene_to_dot(scene), fmt), "graphviz"
     try:
         from rewrite.picture.mpl import render  # matplotlib is optional: the [draw] extra
     except ImportError as exc:

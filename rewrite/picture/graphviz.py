@@ -12,7 +12,7 @@ from rewrite.picture.style import COLOURS, INSTALL_GRAPHVIZ, LEGEND
 from rewrite.report import dot
 
 
-def to_dot(scene: Scene) -> str:
+def scene_to_dot(scene: Scene) -> str:
     """The scene as Graphviz source: boxes coloured by kind, nested models as clusters, a legend."""
     fill, border = COLOURS["unchanged"]
     lines = [

@@ -163,7 +163,7 @@ def plan_error(at: ast.AnyStatement, message: str) -> PlanError:
     return PlanError(f"{at.file}:{at.line}:{at.column}: {message}", diagnostic=diagnostic)
 
 
-class Outcome:
+class StatementOutcome:
     """What one statement did, collected for its report."""
 
     def __init__(self) -> None:

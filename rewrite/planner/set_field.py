@@ -11,7 +11,7 @@ from rewrite.lang.catalog import SETTABLE_SPECIAL, catalog
 from rewrite.lang.checks import value_problem
 from rewrite.lang.expressions import EvalError, equal, evaluate, show
 from rewrite.lang.loader import RuleStatement
-from rewrite.planner.plan import Outcome, Plan, plan_error
+from rewrite.planner.plan import Plan, StatementOutcome, plan_error
 from rewrite.planner.selection import FieldReader, candidates_for
 from rewrite.planner.widening import plan_widening
 from rewrite.report.data import FieldChange, Skip
@@ -26,7 +26,7 @@ def _check_value(info: LayerInfo, field_name: str, value: Any, stmt: ast.SetFiel
             raise plan_error(stmt, f"layer `{info.path}`: `{field_name} := {value!r}`: {problem}")
 
 
-def apply_set_field(plan: Plan, view: GraphView, cs: RuleStatement, out: Outcome) -> None:
+def apply_set_field(plan: Plan, view: GraphView, cs: RuleStatement, out: StatementOutcome) -> None:
     stmt = cs.statement
     assert isinstance(stmt, ast.SetField)
     matched, near = candidates_for(plan, view, stmt.selector)

@@ -16,7 +16,7 @@ from rewrite.lang import ast
 from rewrite.lang.catalog import catalog
 from rewrite.lang.expressions import compare
 from rewrite.lang.loader import CheckedRules
-from rewrite.planner.plan import Outcome, OutputExpectation, Plan
+from rewrite.planner.plan import OutputExpectation, Plan, StatementOutcome
 from rewrite.planner.set_field import apply_set_field, narrowed_dtypes
 from rewrite.planner.structural import apply_structural
 from rewrite.report.data import NearMiss, StatementReport
@@ -32,7 +32,7 @@ def build_plan(ruleset: CheckedRules, view: GraphView, params: dict[str, Any], s
     other_changes = False
     for cs in ruleset.statements:
         stmt = cs.statement
-        out = Outcome()
+        out = StatementOutcome()
         if isinstance(stmt, ast.SetField):
             apply_set_field(plan, view, cs, out)
         else:

@@ -17,14 +17,14 @@ from rewrite.planner import (
     builtin_transforms,  # noqa: F401  (importing it registers the built-in transforms)
     construct,
 )
-from rewrite.planner.plan import LayerEdit, Outcome, OutputExpectation, Plan, plan_error
+from rewrite.planner.plan import LayerEdit, OutputExpectation, Plan, StatementOutcome, plan_error
 from rewrite.planner.selection import FieldReader, candidates_for, judge
 from rewrite.report.data import Skip, StructureChange
 
 PRESERVING_ATOL, PRESERVING_RTOL = 1e-5, 1e-4
 
 
-def apply_structural(plan: Plan, view: GraphView, cs: RuleStatement, out: Outcome) -> None:
+def apply_structural(plan: Plan, view: GraphView, cs: RuleStatement, out: StatementOutcome) -> None:
     stmt = cs.statement
     if isinstance(stmt, ast.Delete):
         _delete(plan, view, cs, stmt, out)
@@ -146,7 +146,7 @@ def _change(
 # ------------------------------------------------------------------ delete
 
 
-def _delete(plan: Plan, view: GraphView, cs: RuleStatement, stmt: ast.Delete, out: Outcome) -> None:
+def _delete(plan: Plan, view: GraphView, cs: RuleStatement, stmt: ast.Delete, out: StatementOutcome) -> None:
     matched, out.near = candidates_for(plan, view, stmt.selector)
     for info in matched:
         _reject_inner(info, stmt, "delete")
@@ -182,7 +182,7 @@ def _delete(plan: Plan, view: GraphView, cs: RuleStatement, stmt: ast.Delete, ou
 # ------------------------------------------------------------------ insert
 
 
-def _insert(plan: Plan, view: GraphView, cs: RuleStatement, stmt: ast.Insert, out: Outcome) -> None:
+def _insert(plan: Plan, view: GraphView, cs: RuleStatement, stmt: ast.Insert, out: StatementOutcome) -> None:
     matched, out.near = candidates_for(plan, view, stmt.selector)
     cls = construct.layer_class(stmt.call.name)
     for info in matched:
@@ -305,7 +305,7 @@ def _chains(plan: Plan, view: GraphView, chain: list[ast.Capture]) -> tuple[list
     return found, near
 
 
-def _replace(plan: Plan, view: GraphView, cs: RuleStatement, stmt: ast.Replace, out: Outcome) -> None:
+def _replace(plan: Plan, view: GraphView, cs: RuleStatement, stmt: ast.Replace, out: StatementOutcome) -> None:
     chains, out.near = _chains(plan, view, stmt.chain)
     transform = transforms.get(stmt.call.name) if stmt.call.name in transforms.known() else None
     cls = None if transform else construct.layer_class(stmt.call.name)
@@ -359,7 +359,7 @@ def _replace(plan: Plan, view: GraphView, cs: RuleStatement, stmt: ast.Replace, 
 # ------------------------------------------------------------------ wrap
 
 
-def _wrap(plan: Plan, view: GraphView, cs: RuleStatement, stmt: ast.Wrap, out: Outcome) -> None:
+def _wrap(plan: Plan, view: GraphView, cs: RuleStatement, stmt: ast.Wrap, out: StatementOutcome) -> None:
     matched, out.near = candidates_for(plan, view, stmt.selector)
     cls = construct.layer_class(stmt.call.name)
     for info in matched:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import keras
 import numpy as np
 
-from rewrite import _keras_private as kp
+from rewrite import _keras_private as keras_private
 from rewrite.lang.catalog import canonical_activation
 from rewrite.report.data import Drift
 from rewrite.validation.probe import graph_model
@@ -25,12 +25,12 @@ class Outputs:
 
 
 def _output_names(model: Any) -> list[str]:
-    struct = kp.output_structure(model)
+    struct = keras_private.output_structure(model)
     if isinstance(struct, dict):
         return ["/".join(str(p) for p in path) for path, _ in keras.tree.flatten_with_path(struct)]
     names = []
     for t in keras.tree.flatten(model.outputs):
-        history = kp.tensor_history(t)
+        history = keras_private.tensor_history(t)
         if history is None:
             names.append("output")
             continue
@@ -51,11 +51,11 @@ def compute(model: Any, x: Any) -> Outputs:
     taps: list[Any] = []
     linear_twins: list[Any] = []
     for t in flat_outputs:
-        history = kp.tensor_history(t)
+        history = keras_private.tensor_history(t)
         op = history[0] if history else None
         tap, twin = None, None
         if isinstance(op, keras.layers.Layer) and not isinstance(op, keras.Model):
-            inputs = kp.producer_inputs(t)
+            inputs = keras_private.producer_inputs(t)
             act = canonical_activation(op.get_config().get("activation")) if hasattr(op, "activation") else None
             if isinstance(op, (keras.layers.Activation, keras.layers.Softmax)) and (
                 isinstance(op, keras.layers.Softmax) or act in SQUASHING

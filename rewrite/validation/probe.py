@@ -7,7 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from rewrite import _keras_private as kp
+from rewrite import _keras_private as keras_private
 from rewrite.errors import ValidationFailure
 from rewrite.graphview.view import GraphView, build_view
 
@@ -15,7 +15,7 @@ from rewrite.graphview.view import GraphView, build_view
 def graph_model(model: Any) -> Any:
     """The Functional that holds a model's graph (a built Sequential keeps one)."""
     if isinstance(model, keras.Sequential):
-        functional = kp.sequential_functional(model)
+        functional = keras_private.sequential_functional(model)
         if functional is None:
             raise ValueError(
                 f"the Sequential model `{model.name}` has no input shape, so there is nothing to probe; "
@@ -98,7 +98,7 @@ def _input_consumers(model: Any, view: GraphView | None) -> dict[int, Any]:
         view = build_view(model)
     inputs = {}
     for t in keras.tree.flatten(graph_model(model).input):
-        history = kp.tensor_history(t)
+        history = keras_private.tensor_history(t)
         if history is not None:
             inputs[id(history[0])] = t
     g = view.graph
