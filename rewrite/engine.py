@@ -8,7 +8,7 @@ after the plan.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from rewrite.build.clone import materialize, recursion_room
 from rewrite.build.inplace import apply_inplace
@@ -26,10 +26,7 @@ from rewrite.result import RewriteResult
 from rewrite.validation.checks import ConfigMemo
 from rewrite.validation.outputs import compute, evaluate_both
 from rewrite.validation.probe import make_probe, require_runnable
-from rewrite.validation.suite import Probe, Suite
-
-Mode = Literal["clone", "inplace"]
-Validate = Literal["full", "config", "none"]
+from rewrite.validation.suite import Level, Mode, Probe, Suite
 
 
 @dataclass
@@ -96,7 +93,7 @@ def run(
     model: Any,
     params: dict[str, Any] | None = None,
     mode: Mode = "clone",
-    validate: Validate = "full",
+    validate: Level = "full",
     strict: bool = False,
     probe: Any = None,
     evaluate: tuple[Any, Any] | None = None,
@@ -132,7 +129,7 @@ def _run(
     model: Any,
     params: dict[str, Any] | None,
     mode: Mode,
-    validate: Validate,
+    validate: Level,
     strict: bool,
     probe_x: Any,
     evaluate: tuple[Any, Any] | None,

@@ -26,7 +26,9 @@ from rewrite.validation.checks import (
 from rewrite.validation.outputs import Outputs, compute, drift, locate_divergence
 
 Mode = Literal["clone", "inplace"]
+"""Clone (a new model) or in place (fields set on the given one)."""
 Level = Literal["full", "config", "none"]
+"""How much validation runs: `full` (with the .keras reload), `config`, or `none`."""
 
 
 @dataclass
