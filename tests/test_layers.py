@@ -180,3 +180,14 @@ def test_the_checks_see_what_they_are_for(tmp_path):
     inside = [(t, f) for t, _, f in _imports("rewrite.lang.fake", fake)]
     assert ("rewrite.build.clone", True) in inside and ("rewrite.engine", False) in inside
     assert _upward("rewrite.cli.fake", fake) == []
+
+
+def test_weight_policies_have_one_source():
+    """The parser's list of policies and the planner's ranking both come from the AST's type."""
+    from rewrite.lang import ast as rule_ast
+    from rewrite.lang.parser import parse
+    from rewrite.planner.plan import POLICY_ORDER
+
+    assert set(POLICY_ORDER) == set(rule_ast.WEIGHT_POLICIES) == {"keep", "reinit", "slice", "widen", "identity"}
+    with pytest.raises(Exception, match="use one of keep, reinit, slice, widen, identity"):
+        parse("Dense.units := 3 using weights=stretch")

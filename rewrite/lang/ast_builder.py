@@ -54,15 +54,18 @@ class ToAst(Transformer):
             return {"line": 0, "column": 0}
         return {"line": meta.line, "column": meta.column}
 
+    def _error(self, at: Any, message: str, label: str) -> RuleSyntaxError:
+        """A syntax error at `at` (a token or a node's meta): the line, a caret, a label."""
+        line, column = getattr(at, "line", 1) or 1, getattr(at, "column", 1) or 1
+        return RuleSyntaxError(message, self.file, line, column, context_lines(self.lines, line, column), label=label)
+
     def _string(self, token: Any) -> str:
         try:
             return _unquote(token)
         except (SyntaxError, ValueError) as exc:
-            line, column = getattr(token, "line", 1) or 1, getattr(token, "column", 1) or 1
-            raise RuleSyntaxError(
-                f"this string cannot be read ({exc.msg if isinstance(exc, SyntaxError) else exc}); remove control characters "
-                "and check its backslash escapes",
-                self.file, line, column, context_lines(self.lines, line, column), label="bad string",
+            reason = exc.msg if isinstance(exc, SyntaxError) else exc
+            raise self._error(
+                token, f"this string cannot be read ({reason}); remove control characters and check its backslash escapes", "bad string"
             ) from None
 
     def _source(self, meta: Any) -> str:
@@ -160,28 +163,16 @@ class ToAst(Transformer):
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise RuleSyntaxError(
-                f"invalid regular expression /{pattern}/: {exc}. Fix the pattern, or use a glob string instead",
-                self.file,
-                meta.line,
-                meta.column,
-                context_lines(self.lines, meta.line, meta.column),
-                label="invalid regular expression",
-            ) from None
+            message = f"invalid regular expression /{pattern}/: {exc}. Fix the pattern, or use a glob string instead"
+            raise self._error(meta, message, "invalid regular expression") from None
         return ast.Regex(pattern=pattern, flags=flags, **self._pos(meta))
 
     # statements
     def using(self, meta, c):
         policy = str(c[0])
         if policy not in ast.WEIGHT_POLICIES:
-            raise RuleSyntaxError(
-                f"unknown weight policy `{policy}`; use one of {', '.join(ast.WEIGHT_POLICIES)}",
-                self.file,
-                c[0].line,
-                c[0].column,
-                context_lines(self.lines, c[0].line, c[0].column),
-                label="unknown weight policy",
-            )
+            message = f"unknown weight policy `{policy}`; use one of {', '.join(ast.WEIGHT_POLICIES)}"
+            raise self._error(c[0], message, "unknown weight policy")
         return ("policy", policy)
 
     def set_field(self, meta, c):
@@ -217,11 +208,7 @@ class ToAst(Transformer):
     def chain(self, meta, c):
         names = [cap.name for cap in c if cap.name]
         if len(names) != len(set(names)):
-            raise RuleSyntaxError(
-                "a capture name is used twice in one chain; give each link its own name",
-                self.file, meta.line, meta.column, context_lines(self.lines, meta.line, meta.column),
-                label="duplicate capture",
-            )
+            raise self._error(meta, "a capture name is used twice in one chain; give each link its own name", "duplicate capture")
         return list(c)
 
     def capture(self, meta, c):
@@ -234,17 +221,10 @@ class ToAst(Transformer):
         kwargs = [a for kind, a in c[1:] if kind == "kw"]
         seen = [k for k, _ in kwargs]
         if len(seen) != len(set(seen)):
-            raise RuleSyntaxError(
-                f"`{c[0]}(...)` names an argument twice", self.file, meta.line, meta.column,
-                context_lines(self.lines, meta.line, meta.column), label="duplicate argument",
-            )
+            raise self._error(meta, f"`{c[0]}(...)` names an argument twice", "duplicate argument")
         order = [kind for kind, _ in c[1:]]
         if "kw" in order and "pos" in order[order.index("kw") :]:
-            raise RuleSyntaxError(
-                f"`{c[0]}(...)`: positional arguments come before keyword arguments",
-                self.file, meta.line, meta.column, context_lines(self.lines, meta.line, meta.column),
-                label="positional after keyword",
-            )
+            raise self._error(meta, f"`{c[0]}(...)`: positional arguments come before keyword arguments", "positional after keyword")
         return ast.Call(name=str(c[0]), args=args, kwargs=kwargs, **self._pos(meta))
 
     def pos_arg(self, meta, c):
@@ -263,14 +243,7 @@ class ToAst(Transformer):
         options: dict[str, Any] = {}
         for key, value in c[1:]:
             if key not in ("atol", "rtol") or not isinstance(value, ast.Number):
-                raise RuleSyntaxError(
-                    f"unknown option `{key}` for `expect outputs`; use atol=NUMBER or rtol=NUMBER",
-                    self.file,
-                    meta.line,
-                    meta.column,
-                    context_lines(self.lines, meta.line, meta.column),
-                    label="unknown expect option",
-                )
+                raise self._error(meta, f"unknown option `{key}` for `expect outputs`; use atol=NUMBER or rtol=NUMBER", "unknown expect option")
             options[key] = float(value.value)
         return ast.ExpectOutputs(outcome=_lit(c[0]), **options, **self._pos(meta))
 
