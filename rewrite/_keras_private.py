@@ -16,6 +16,7 @@ from keras.src.ops.function import make_node_key
 
 __all__ = [
     "Functional",
+    "created_trainable",
     "first_call",
     "lambda_output_shape",
     "output_structure",
@@ -26,6 +27,7 @@ __all__ = [
     "node_input_sources",
     "reset_compiled_functions",
     "sequential_functional",
+    "set_trainable",
     "sublayers",
 ]
 
@@ -71,6 +73,24 @@ def node_call(node: Any) -> tuple[tuple, dict]:
 def sublayers(layer: Any) -> list[Any]:
     """Layers tracked directly inside a layer (composite layers, wrappers)."""
     return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def created_trainable(layer: Any) -> list[Any]:
+    """The variables of a layer and its sublayers that were created trainable
+    (Keras keeps them apart from those created non-trainable, such as moving means)."""
+    return [v for inner in layer._flatten_layers(include_self=True, recursive=True) for v in inner._trainable_variables]
+
+
+def set_trainable(layer: Any, value: bool) -> None:
+    """`layer.trainable = value`, reaching every sublayer and variable.
+
+    Keras's attribute hook skips the property setter when the attribute already
+    holds the value, and after `Layer(trainable=False)` it does, while the
+    sublayers the constructor made are still trainable. Flipping it first makes
+    the setter walk them all.
+    """
+    layer.trainable = not value
+    layer.trainable = value
 
 
 def reset_compiled_functions(model: Any) -> list[str]:

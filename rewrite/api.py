@@ -44,7 +44,9 @@ def apply(model: Any, rules: str | Path | RuleSet, **options: Any) -> RewriteRes
             (a statement that matches nothing is an error), `probe` (the input
             batch for validation and drift), `evaluate` (`(x, y)`: evaluate both
             models), `custom_objects` and `safe_mode` (for the `.keras` reload),
-            `drift` (measure the output drift whatever `validate` is).
+            `drift` (measure the output drift whatever `validate` is), `in_memory` (the
+            result stays in this process: a change a save would lose is reported, not
+            failed, and `result.save()` refuses).
 
     Returns:
         The new model and its report.

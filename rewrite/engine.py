@@ -103,6 +103,7 @@ def run(
     progress: bool | Progress | None = None,
     plan: Plan | None = None,
     drift: bool = False,
+    in_memory: bool = False,
 ) -> RewriteResult:
     """Rewrite `model`; see `rewrite.apply` for the options.
 
@@ -111,7 +112,9 @@ def run(
     variants of one model share. `plan`: what `planned(ruleset, model, params,
     strict, cache)` returned, used (with that `cache`) instead of planning again.
     `drift`: measure how far the outputs and logits moved on the probe batch
-    whatever `validate` is (`"full"` always does).
+    whatever `validate` is (`"full"` always does). `in_memory`: the result stays in
+    this process; a change that a save and reload would lose is reported instead of
+    failing validation, and `result.save()` refuses.
     """
     if mode not in ("clone", "inplace"):
         raise ValueError(f"mode must be 'clone' or 'inplace'. Received: mode={mode!r}")
@@ -119,9 +122,9 @@ def run(
         raise ValueError(f"validate must be 'full', 'config' or 'none'. Received: validate={validate!r}")
     if progress is True:
         with Progress("rewrite") as own:
-            return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, cache, own, plan, drift)
+            return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, cache, own, plan, drift, in_memory)
     given = progress if isinstance(progress, Progress) else None
-    return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, cache, given, plan, drift)
+    return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, cache, given, plan, drift, in_memory)
 
 
 def _run(
@@ -139,6 +142,7 @@ def _run(
     progress: Progress | None,
     given_plan: Plan | None,
     measure_drift: bool,
+    in_memory: bool,
 ) -> RewriteResult:
     clock = StageClock(progress)
     if cache is not None and (cache.model is not model or mode != "clone"):
@@ -156,7 +160,8 @@ def _run(
         memo = None
         if cache is not None and validate == "config":
             cache.config_memo = memo = cache.config_memo or ConfigMemo()
-        suite = Suite(mode, validate, probing, plan.expect_outputs, measure_drift, custom_objects, safe_mode, memo)
+        changes = [c for s in plan.statements for c in s.changes]
+        suite = Suite(mode, validate, probing, plan.expect_outputs, measure_drift, custom_objects, safe_mode, memo, changes, in_memory)
         if progress is not None:  # the steps that follow planning, counted from what will run
             progress.expect(int(probing) + (2 if mode == "clone" else 1) + len(suite.steps) + int(evaluate is not None))
         probe = _probe(model, view, probe_x, cache, clock) if probing else None
@@ -200,6 +205,8 @@ def _run(
             warnings=[d.message for d in ruleset.warnings],
             timings=clock.timings,
             signature=plan.signature(),
+            in_memory=in_memory,
+            lost_on_save=suite.lost_on_save,
         )
         if not report.passed:
             failed = [c for c in checks if c.status == "failed"]

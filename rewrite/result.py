@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rewrite.errors import RewriteError
 from rewrite.io.saving import save_atomic
 from rewrite.report.rewrite_report import RewriteReport
 
@@ -22,8 +23,15 @@ class RewriteResult:
         """Save the model as .keras, atomically: the file is whole or not there.
 
         The provenance goes into the archive too; `keras.models.load_model` ignores it.
+        A result whose report says a reload would lose a change (made with
+        `in_memory=True`) is refused: the file would not hold what the report shows.
         """
-
+        if self.report.lost_on_save:
+            raise RewriteError(
+                f"this result lives in memory only: a save and reload would lose {len(self.report.lost_on_save)} "
+                f"change(s): {'; '.join(self.report.lost_on_save[:3])}. Nothing was written. For a file that keeps "
+                "the change, rewrite in clone mode a model whose config carries it (a Functional or Sequential model)"
+            )
         save_atomic(self.model, path, provenance=self.provenance)
 
     def _repr_html_(self) -> str:

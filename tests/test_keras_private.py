@@ -67,3 +67,31 @@ def test_tensor_history_producer_inputs_first_call_and_structures(keras):
     assert set(kp.output_structure(m)) == {"y"}
     assert kp.lambda_output_shape(lam) == (2,)
     assert kp.tensor_history(keras.KerasTensor((1, 2))) is None
+
+
+def test_created_trainable_sets_moving_statistics_apart(keras):
+    bn = keras.layers.BatchNormalization()
+    bn.build((None, 3))
+    assert {v.name for v in kp.created_trainable(bn)} == {"gamma", "beta"}
+    bn.trainable = False
+    assert {v.name for v in kp.created_trainable(bn)} == {"gamma", "beta"}  # still the same list
+    assert not any(v.trainable for v in bn.weights)
+
+
+def test_set_trainable_reaches_sublayers_of_a_layer_built_untrainable(keras):
+    class Block(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.inner(x)
+
+    block = Block(trainable=False)
+    block(keras.ops.ones((1, 3)))
+    block.trainable = False  # what Keras does with a plain assignment: nothing reaches the sublayer
+    assert block.inner.trainable and all(v.trainable for v in block.weights)
+    kp.set_trainable(block, False)
+    assert not block.inner.trainable and not any(v.trainable for v in block.weights)
+    kp.set_trainable(block, True)
+    assert all(v.trainable for v in block.weights)

@@ -301,6 +301,7 @@ def materialize(view: GraphView, plan: Plan, prefill: bool = True) -> Materializ
     builder._restore_model_flags(None, view.model, model)
     result = builder.result
     result.model = model
+    result.notes += _trainable_after_build(plan, result)
     if type(model) is not type(view.model):
         result.notes.append(
             f"the model was a {type(view.model).__name__}; it comes back as {type(model).__name__} "
@@ -326,3 +327,24 @@ def recursion_room(view: GraphView):
     finally:
         if sys.getrecursionlimit() == needed and needed > before:
             sys.setrecursionlimit(before)
+
+
+def _trainable_after_build(plan: Plan, built: Materialized) -> list[str]:
+    """`trainable` set again on built layers that hold sublayers.
+
+    Keras's constructor stores `trainable` on the layer only; the sublayers it
+    creates make their variables trainable whatever it says. Set on the built
+    layer, the flag reaches every sublayer and variable, as the rule meant.
+    """
+    notes = []
+    for path, edit in plan.edits.items():
+        if "trainable" not in edit.overrides or path not in built.pairs:
+            continue
+        new = built.pairs[path][1]
+        if keras_private.sublayers(new) and not isinstance(new, keras.Model):
+            keras_private.set_trainable(new, bool(edit.overrides["trainable"]))
+            notes.append(
+                f"`{path}`: trainable={new.trainable} set on the built layer so that it reaches its "
+                f"{len(keras_private.sublayers(new))} sublayer(s) (Keras's constructor sets it on the layer only)"
+            )
+    return notes

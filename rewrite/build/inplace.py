@@ -44,7 +44,7 @@ def _setter(layer: Any, field: str, value: Any) -> None:
     if field == "activation":
         layer.activation = keras.activations.get(value)
     elif field == "trainable":
-        layer.trainable = value
+        keras_private.set_trainable(layer, bool(value))
     else:
         setattr(layer, field, value)
 
@@ -120,6 +120,6 @@ def apply_inplace(view: GraphView, plan: Plan) -> tuple[list[str], Callable[[], 
 def _undo(done: list[tuple[Any, str, Any]]) -> None:
     for layer, f, before in reversed(done):
         if f == "trainable":
-            layer.trainable = before
+            keras_private.set_trainable(layer, before)
         else:
             setattr(layer, f, before)

@@ -119,7 +119,7 @@ class WeightSummary(Frozen):
 
 CheckKind = Literal[
     "probe", "well-formed", "config-round-trip", "save-load", "kept-weights", "weight-accounting",
-    "expect-equal", "expect-changed",
+    "expect-equal", "expect-changed", "changes-in-effect", "changes-kept",
 ]
 
 
@@ -169,6 +169,10 @@ class ReportData(Frozen):
     """Seconds per stage (parse, match, plan, materialize, weights, validate, ...)."""
     signature: str = ""
     """A digest of what the plan builds: two rewrites with one signature give one model."""
+    in_memory: bool = False
+    """Made with `in_memory=True`: the result is for this process."""
+    lost_on_save: list[str] = Field(default_factory=list)
+    """Changes a save and reload would lose (each with its layer and why); `save` refuses while any."""
 
     @field_serializer("params")
     def _ser_params(self, v: dict[str, Any]) -> Any:

@@ -119,7 +119,14 @@ def _config_parts(config: dict, model: Any) -> tuple[str, dict[str, tuple[str, d
 def check_config_round_trip(
     model: Any, custom_objects: dict | None, safe_mode: bool, memo: ConfigMemo | None = None
 ) -> CheckResult:
-    """get_config -> from_config must rebuild the same weights.
+    """get_config -> from_config must rebuild the same weights (see `rebuild_from_config`)."""
+    return rebuild_from_config(model, custom_objects, safe_mode, memo)[0]
+
+
+def rebuild_from_config(
+    model: Any, custom_objects: dict | None, safe_mode: bool, memo: ConfigMemo | None = None
+) -> tuple[CheckResult, Any | None]:
+    """get_config -> from_config must rebuild the same weights; the check and the rebuilt model.
 
     With a memo (the variants of one base model), a graph whose shape an earlier
     variant already round-tripped whole is checked layer by layer: only the layers
@@ -130,18 +137,19 @@ def check_config_round_trip(
         config = keras.saving.serialize_keras_object(model)
         parts = _config_parts(config, model) if memo is not None else None
         if memo is not None and parts is not None and parts[0] in memo.structures:
-            return _layers_round_trip(model, parts[1], custom_objects, safe_mode, memo)
+            return _layers_round_trip(model, parts[1], custom_objects, safe_mode, memo), None
         rebuilt = keras.saving.deserialize_keras_object(config, custom_objects=custom_objects, safe_mode=safe_mode)
     except Exception as exc:
-        return CheckResult(kind="config-round-trip", name="config round trip", status="failed", detail=_load_advice(exc))
+        return CheckResult(kind="config-round-trip", name="config round trip", status="failed", detail=_load_advice(exc)), None
     shapes = [tuple(v.shape) for v in model.weights]
     rebuilt_shapes = [tuple(v.shape) for v in rebuilt.weights]
     if shapes != rebuilt_shapes:
-        return CheckResult(kind="config-round-trip", name="config round trip", status="failed", detail="from_config builds different weight shapes")
+        failed = CheckResult(kind="config-round-trip", name="config round trip", status="failed", detail="from_config builds different weight shapes")
+        return failed, None
     if memo is not None and parts is not None:
         memo.structures.add(parts[0])
         memo.layers.update(key for key, _ in parts[1].values())
-    return CheckResult(kind="config-round-trip", name="config round trip", status="passed", detail="get_config -> from_config (safe mode)")
+    return CheckResult(kind="config-round-trip", name="config round trip", status="passed", detail="get_config -> from_config (safe mode)"), rebuilt
 
 
 def _layers_round_trip(
@@ -188,6 +196,14 @@ def _load_advice(exc: BaseException) -> str:
 
 def check_save_load(model: Any, x: Any, expected: Outputs, custom_objects: dict | None, safe_mode: bool) -> tuple[CheckResult, CheckResult]:
     """(.keras save/load check, config round-trip check implied by the load)."""
+    save_load, round_trip, _ = save_and_reload(model, x, expected, custom_objects, safe_mode)
+    return save_load, round_trip
+
+
+def save_and_reload(
+    model: Any, x: Any, expected: Outputs, custom_objects: dict | None, safe_mode: bool
+) -> tuple[CheckResult, CheckResult, Any | None]:
+    """(.keras save/load check, config round-trip check implied by the load, the reloaded model)."""
     with tempfile.TemporaryDirectory(prefix="keras-rewrite-") as tmp:
         path = os.path.join(tmp, "validate.keras")
         try:
@@ -198,6 +214,7 @@ def check_save_load(model: Any, x: Any, expected: Outputs, custom_objects: dict 
             return (
                 CheckResult(kind="save-load", name="save/load .keras", status="failed", detail=detail),
                 CheckResult(kind="config-round-trip", name="config round trip", status="failed", detail=detail),
+                None,
             )
     got = compute(loaded, x)
     worst = 0.0
@@ -208,12 +225,15 @@ def check_save_load(model: Any, x: Any, expected: Outputs, custom_objects: dict 
                 return (
                     CheckResult(kind="save-load", name="save/load .keras", status="failed", detail=f"reloaded model lacks {kind} `{name}`"),
                     CheckResult(kind="config-round-trip", name="config round trip", status="passed", detail="implied by the .keras load"),
+                    loaded,
                 )
             worst = max(worst, max_diff(a, b)[0])
     round_trip = CheckResult(kind="config-round-trip", name="config round trip", status="passed", detail="get_config -> from_config, through the .keras load (safe mode)" if safe_mode else "through the .keras load (safe mode off)")
     if worst > SAVE_LOAD_ATOL:
-        return CheckResult(kind="save-load", name="save/load .keras", status="failed", detail=f"reloaded model differs from memory by {worst:.3g}"), round_trip
-    return CheckResult(kind="save-load", name="save/load .keras", status="passed", detail=f"reloaded outputs and logits match (max diff {worst:.3g})"), round_trip
+        differs = f"reloaded model differs from memory by {worst:.3g}"
+        return CheckResult(kind="save-load", name="save/load .keras", status="failed", detail=differs), round_trip, loaded
+    matches = f"reloaded outputs and logits match (max diff {worst:.3g})"
+    return CheckResult(kind="save-load", name="save/load .keras", status="passed", detail=matches), round_trip, loaded
 
 
 def _same_bits(a: Any, b: Any) -> bool:

@@ -12,17 +12,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rewrite.planner.plan import OutputExpectation
-from rewrite.report.data import CheckResult, Drift, WeightAction
+from rewrite.report.data import CheckResult, Drift, FieldChange, WeightAction
 from rewrite.validation.checks import (
     ConfigMemo,
     check_accounting,
-    check_config_round_trip,
     check_expectations,
     check_kept_weights,
     check_probe,
-    check_save_load,
     check_well_formed,
+    rebuild_from_config,
+    save_and_reload,
 )
+from rewrite.validation.effects import check_in_effect, check_kept, check_kept_by_layer
 from rewrite.validation.outputs import Outputs, compute, drift, locate_divergence
 
 Mode = Literal["clone", "inplace"]
@@ -52,7 +53,13 @@ class Suite:
     custom_objects: dict | None = None
     safe_mode: bool = True
     memo: ConfigMemo | None = None
+    changes: Sequence[FieldChange] = ()
+    """The plan's field changes, read back on the built model and on a rebuilt one."""
+    in_memory: bool = False
+    """The caller keeps the result in this process: a change a save would lose is reported, not failed."""
     steps: list[str] = field(init=False)
+    lost_on_save: list[str] = field(init=False, default_factory=list)
+    """What a save and reload would lose, found by the last `run`."""
 
     def __post_init__(self) -> None:
         steps: list[str] = []
@@ -88,16 +95,19 @@ class Suite:
         if probe is not None:
             checks.append(check_probe(probe.before))
         checks.append(check_well_formed(new_model))
+        in_effect = check_in_effect(self.changes, new_model)
+        checks += [in_effect] if in_effect is not None else []
         next(steps)
         if self.level == "config":
             step(next(steps))
-            checks.append(check_config_round_trip(new_model, self.custom_objects, self.safe_mode, self.memo))
+            round_trip, rebuilt = rebuild_from_config(new_model, self.custom_objects, self.safe_mode, self.memo)
+            checks += [round_trip, *self._kept(new_model, rebuilt, "get_config -> from_config")]
         step(next(steps))
         after = compute(new_model, probe.x) if probe is not None else None
         if self.level == "full" and probe is not None and after is not None:
             step(next(steps))
-            save_load, round_trip = check_save_load(new_model, probe.x, after, self.custom_objects, self.safe_mode)
-            checks += [round_trip, save_load]
+            save_load, round_trip, loaded = save_and_reload(new_model, probe.x, after, self.custom_objects, self.safe_mode)
+            checks += [round_trip, save_load, *self._kept(new_model, loaded, "a .keras save and reload")]
         step(next(steps))
         if self.mode == "clone":
             checks.append(check_kept_weights(kept))
@@ -110,6 +120,14 @@ class Suite:
             drifts = drift(probe.before, after)
             checks += self._located(check_expectations(drifts, self.expects), original, new_model, probe.x)
         return checks, drifts
+
+    def _kept(self, new_model: Any, rebuilt: Any | None, how: str) -> list[CheckResult]:
+        """The changes read back on the rebuilt model (or, without one, on each changed layer rebuilt)."""
+        if rebuilt is not None:
+            check, self.lost_on_save = check_kept(self.changes, new_model, rebuilt, how, self.in_memory)
+        else:
+            check, self.lost_on_save = check_kept_by_layer(self.changes, new_model, self.in_memory)
+        return [check] if check is not None else []
 
     def _located(self, checks: list[CheckResult], original: Any, new_model: Any, x: Any) -> list[CheckResult]:
         """A failed `expect outputs equal` says which layer's output moved first."""
