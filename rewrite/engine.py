@@ -13,7 +13,7 @@ from typing import Any
 from rewrite.build.clone import materialize, recursion_room
 from rewrite.build.inplace import apply_inplace
 from rewrite.build.weights import transfer
-from rewrite.errors import InplaceError, MatchError, ValidationFailure
+from rewrite.errors import InplaceError, MatchError, UnsupportedModelError, ValidationFailure
 from rewrite.graphview.view import GraphView, build_view
 from rewrite.io.provenance import record
 from rewrite.lang.loader import CheckedRules
@@ -52,13 +52,15 @@ def prepare(
     clock: StageClock,
     cache: ModelCache | None = None,
     plan: Plan | None = None,
+    mode: Mode = "clone",
 ) -> tuple[GraphView, Plan]:
     """The graph view and the plan (`plan`, when the search path planned this draw already)."""
     if plan is not None and cache is not None and cache.model is model:
         return cache.view, plan
     values = ruleset.resolve_params(params)
     with clock.stage("graph"):
-        view = cache.view if cache is not None and cache.model is model else build_view(model)
+        # In place, the sublayers of composite layers are in reach too; a clone rebuilds layers from configs.
+        view = cache.view if cache is not None and cache.model is model else build_view(model, sublayers=mode == "inplace")
     with clock.stage("plan"):
         check_against_model(ruleset, view)
         plan = build_plan(ruleset, view, values, strict=strict)
@@ -147,7 +149,13 @@ def _run(
     clock = StageClock(progress)
     if cache is not None and (cache.model is not model or mode != "clone"):
         cache = None  # in place, the model changes under the cache
-    view, plan = prepare(ruleset, model, params, strict, clock, cache, given_plan)
+    view, plan = prepare(ruleset, model, params, strict, clock, cache, given_plan, mode)
+    if mode == "clone" and not view.has_graph:
+        raise UnsupportedModelError(
+            f"`{model.name}` is a subclassed model ({type(model).__name__}): it has no graph of layer calls for clone "
+            "mode to rebuild. mode='inplace' sets fields on its layers (activation, trainable, rate and other fields "
+            "read when the layer runs); or build the model functionally"
+        )
     if plan.problems:
         raise MatchError("the rules did not match as required:\n" + "\n".join(str(p) for p in plan.problems), diagnostics=plan.problems)
     if mode == "inplace" and (plan.structural or plan.added):

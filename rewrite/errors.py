@@ -121,3 +121,20 @@ class ModelLoadError(RewriteError):
 
 class PictureError(RewriteError):
     """A picture of a rewrite cannot be drawn (format, missing program or package)."""
+
+
+class UnsupportedModelError(RewriteError, TypeError):
+    """A model of a kind this mode cannot rewrite (a subclassed model in clone mode...).
+
+    Also a TypeError, so code that caught Keras's own error keeps working.
+    """
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost cause of an exception, as `Type: message` (its first line)."""
+    seen = set()
+    while (exc.__cause__ or exc.__context__) is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import networkx as nx
+import numpy as np
 import pytest
 
 import rewrite
@@ -61,19 +62,50 @@ def test_formats(nested):
 
 def test_unbuilt_sequential_is_a_chain(keras):
     seq = keras.Sequential([keras.layers.Dense(3, name="a"), keras.layers.Dense(2, name="b")])
-    with pytest.raises(TypeError, match="Functional and Sequential"):
+    with pytest.raises(TypeError, match="rewrites Keras models. Received: Dense"):
         build_view(keras.layers.Dense(2))
     g = rewrite.graph(seq)
     assert list(g.edges()) == [("a#0", "b#0")]
 
 
-def test_subclassed_model_is_refused_with_advice(keras):
-    class Sub(keras.Model):
-        def call(self, x):
-            return x
+def test_a_subclassed_model_is_seen_as_its_layers_by_path(keras):
+    class Block(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = keras.layers.Dense(2, name="inner")
 
-    with pytest.raises(TypeError, match="subclassed model has no graph"):
-        rewrite.graph(Sub())
+        def call(self, x):
+            return self.inner(x)
+
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__(name="sub")
+            self.block = Block(name="block")
+            self.head = keras.layers.Dense(1, name="head")
+
+        def call(self, x):
+            return self.head(self.block(x))
+
+    model = Sub()
+    model(np.ones((1, 3), "float32"))
+    view = build_view(model)
+    assert not view.has_graph and list(view.layers) == ["block", "block/inner", "head"]
+    assert view.layers["block/inner"].owner == "block" and view.layers["block/inner"].sublayer
+    assert view.layers["head"].owner is None and not view.layers["head"].sublayer
+    g = rewrite.graph(model)
+    assert sorted(g.nodes) == ["block#0", "block/inner#0", "head#0"] and not list(g.edges())
+
+
+def test_composite_layers_show_their_sublayers_below_them(keras):
+    x = keras.Input((4, 8))
+    y = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(x, x)
+    model = keras.Model(x, y)
+    assert "mha/query" not in build_view(model).layers  # what clone mode sees: the layer calls
+    view = build_view(model, sublayers=True)
+    assert {"mha/query", "mha/key", "mha/value", "mha/attention_output"} <= set(view.layers)
+    assert view.layers["mha/query"].owner == "mha" and "EinsumDense" in view.layers["mha/query"].class_names
+    g = rewrite.graph(model)
+    assert g.nodes["mha/query#0"]["kind"] == "sublayer" and g.in_degree("mha/query#0") == 0
 
 
 def test_dot_quotes_every_name(keras):

@@ -25,7 +25,7 @@ import keras
 
 from rewrite import _keras_private as keras_private
 from rewrite.planner.plan import Plan
-from rewrite.errors import PlanError
+from rewrite.errors import PlanError, RewriteError, root_cause
 from rewrite.graphview.view import GraphView, LayerInfo
 
 
@@ -140,11 +140,14 @@ class _CloneBuilder:
         overrides = self.plan.overrides(path) if path else {}
         if isinstance(layer, keras.layers.Lambda):
             return _clone_lambda(layer, overrides)
-        config = layer.get_config()
-        config.update(overrides)
-        for key, inner in self.held.get(path or "", []):
-            config[key] = dict(config[key], config=dict(config[key]["config"], **inner))
-        new = layer.__class__.from_config(config)
+        try:
+            config = layer.get_config()
+            config.update(overrides)
+            for key, inner in self.held.get(path or "", []):
+                config[key] = dict(config[key], config=dict(config[key]["config"], **inner))
+            new = layer.__class__.from_config(config)
+        except Exception as exc:
+            raise PlanError(_rebuild_failure(path or layer.name, layer, exc)) from exc
         if self.prefill and layer.weights and _prefill(layer, new, self.result.prefilled):
             self.hooked.append(new)
         return new
@@ -294,6 +297,13 @@ def materialize(view: GraphView, plan: Plan, prefill: bool = True) -> Materializ
     builder = _CloneBuilder(view, plan, prefill)
     try:
         model = builder.clone_model(view.model)
+    except RewriteError:
+        raise
+    except Exception as exc:  # Keras's own failure: said as a rewrite error, with its root cause
+        raise PlanError(
+            f"building the rewritten model failed: {root_cause(exc)}. The rules matched and planned; Keras refused "
+            "to build the result. Check the layers the rules change, or rewrite in mode='inplace'"
+        ) from exc
     finally:
         for new in builder.hooked:
             if "add_weight" in vars(new):
@@ -348,3 +358,24 @@ def _trainable_after_build(plan: Plan, built: Materialized) -> list[str]:
                 f"{len(keras_private.sublayers(new))} sublayer(s) (Keras's constructor sets it on the layer only)"
             )
     return notes
+
+
+def _rebuild_failure(path: str, layer: Any, exc: Exception) -> str:
+    """Why a layer cannot be rebuilt from its config, and what would make it work."""
+    cause = root_cause(exc)
+    name = type(layer).__name__
+    if "unexpected keyword argument" in cause:
+        advice = (
+            f"`{name}.__init__` takes no `**kwargs`, so it cannot take back the name, trainable and dtype Keras "
+            "keeps in every config: add `**kwargs` to it and pass them to `super().__init__(**kwargs)`"
+        )
+    elif "missing" in cause and "required" in cause:
+        advice = f"`{name}.get_config()` leaves out an argument its constructor needs: return every constructor argument from it"
+    elif isinstance(exc, NotImplementedError) or "get_config" in cause:
+        advice = f"`{name}` has no `get_config()`: add one that returns its constructor arguments"
+    else:
+        advice = f"check that `{name}.get_config()` returns what `{name}.__init__` takes"
+    return (
+        f"cannot rebuild layer `{path}` ({name}) from its config: {cause}. {advice}. "
+        "Clone mode rebuilds every layer from its config; mode='inplace' sets fields on the existing layers instead"
+    )

@@ -6,14 +6,16 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Callable
 
 from rewrite.cli.quiet import import_backend_quietly
-from rewrite.errors import RewriteError, RuleCheckError, RuleSyntaxError
+from rewrite.errors import RewriteError, RuleCheckError, root_cause
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="keras-rewrite", description="Declarative graph rewrites for Keras 3 models.")
+    p.add_argument("--debug", action="store_true", help="on an error, print the Python traceback too")
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_options(sp: argparse.ArgumentParser) -> None:
@@ -109,13 +111,19 @@ def main(argv: list[str] | None = None) -> int:
         import_backend_quietly()
     try:
         return int(_handler(args)(args))
-    except RuleSyntaxError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        _print_error(exc)
         return 1
-    except RuleCheckError as exc:
+
+
+def _print_error(exc: Exception) -> None:
+    """The error as a person reads it: the product's own message, or the root cause of another."""
+    if isinstance(exc, RuleCheckError):
         for d in exc.diagnostics:
             print(d, file=sys.stderr)
-        return 1
-    except (RewriteError, ValueError) as exc:
+    elif isinstance(exc, (RewriteError, ValueError)):
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+    else:
+        print(f"error: {root_cause(exc)} (unexpected; run again with --debug for the traceback)", file=sys.stderr)

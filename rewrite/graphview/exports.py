@@ -11,11 +11,14 @@ from rewrite.report import dot
 
 
 def graph(model: Any) -> LayerGraph:
-    """A networkx.MultiDiGraph of the model's layer calls (see the module docstring).
+    """A networkx.MultiDiGraph of the model's layer calls (see `rewrite.graph`).
 
-    In Jupyter it shows as a table of calls, shapes and inputs.
+    The sublayers of composite layers are nodes of kind `sublayer` below their
+    layer's path, with no edges (they are reached by attribute, not called by the
+    graph); a subclassed model's layers are such nodes too. In Jupyter it shows as
+    a table of calls, shapes and inputs.
     """
-    g = build_view(model, with_configs=True).graph
+    g = build_view(model, with_configs=True, sublayers=True).graph
     assert isinstance(g, LayerGraph)
     return g
 

@@ -9,6 +9,7 @@ import keras
 import networkx as nx
 
 from rewrite import _keras_private as keras_private
+from rewrite.errors import UnsupportedModelError
 from rewrite.report.data import GraphRow
 from rewrite.report.html import graph_html
 
@@ -48,6 +49,8 @@ class LayerInfo:
     owner: str | None = None
     """For a layer held by a wrapper (TimeDistributed, Bidirectional): the wrapper's path."""
     owner_key: str | None = None
+    sublayer: bool = False
+    """A layer tracked inside a composite layer (`encoder/feedforward_dense`), reached by attribute."""
     virtual: bool = False
     """A layer the plan adds (not in the model yet); `layer` is an unbuilt instance."""
     key: str = ""
@@ -97,6 +100,8 @@ class GraphView:
     graph: nx.MultiDiGraph
     layers: dict[str, LayerInfo]
     by_class: dict[str, list[LayerInfo]]
+    has_graph: bool = True
+    """False for a subclassed model: its layers are known by attribute, its calls are not."""
 
     def info_for(self, layer: Any) -> LayerInfo | None:
         for info in self.layers.values():
@@ -226,6 +231,27 @@ class _ViewBuilder:
             if found is not None and (id(found[0]), found[1]) in ids:
                 self.graph.nodes[ids[(id(found[0]), found[1])]]["is_output"] = True
 
+    def walk_tree(self, layer: Any, prefix: str, owner: str | None) -> None:
+        """The layers tracked inside `layer`, by name path: a subclassed model's layers, or
+        the sublayers of composite layers. No calls: these are found, not wired."""
+        for inner in keras_private.sublayers(layer):
+            path = f"{prefix}{inner.name}"
+            if path in self.layers or isinstance(inner, keras.layers.InputLayer):
+                continue
+            info = LayerInfo(inner, path, prefix.rstrip("/"), len(self.layers), class_names(inner), owner=owner, sublayer=owner is not None)
+            self.layers[path] = info
+            self.graph.add_node(
+                f"{path}#0", kind="sublayer" if owner else "layer", cls=type(inner).__name__, name=inner.name, path=path,
+                parent=prefix.rstrip("/"), call_index=0, layer=inner, output_shapes=[],
+            )
+            self.walk_tree(inner, f"{path}/", path if owner is not None or not isinstance(inner, keras.Model) else None)
+
+    def add_sublayers(self) -> None:
+        """Every composite layer's sublayers, below it by path (wrappers' layers are there already)."""
+        for info in list(self.layers.values()):
+            if info.owner is None and not info.is_model and not isinstance(info.layer, (keras.layers.Wrapper, keras.layers.Bidirectional)):
+                self.walk_tree(info.layer, f"{info.path}/", info.path)
+
     def walk_unbuilt_sequential(self, model: Any, prefix: str) -> None:
         previous = None
         for layer in model.layers:
@@ -246,25 +272,32 @@ class _ViewBuilder:
             self.graph.nodes[previous]["is_output"] = True
 
 
-def build_view(model: Any, with_configs: bool = False) -> GraphView:
+def build_view(model: Any, with_configs: bool = False, sublayers: bool = False) -> GraphView:
     """The graph view of a Functional or Sequential model (nested ones included).
 
     `with_configs` puts each layer's config on its graph nodes; otherwise configs
-    are computed only for the layers a selector asks about.
+    are computed only for the layers a selector asks about. `sublayers` adds the
+    layers tracked inside composite layers, by path below them (what in-place mode
+    can reach). A subclassed model has no graph: its view lists its layers by path.
     """
-    if not isinstance(model, keras.Model) or not (keras_private.is_functional(model) or isinstance(model, keras.Sequential)):
-        raise TypeError(
-            "keras-rewrite works on Functional and Sequential models (and Functional subclasses). "
-            f"Received: {type(model).__name__}. A subclassed model has no graph to rewrite; "
-            "build it functionally or rewrite its get_config() instead."
+    if not isinstance(model, keras.Model):
+        raise UnsupportedModelError(
+            f"keras-rewrite rewrites Keras models. Received: {type(model).__name__}; wrap a layer in a "
+            "keras.Model (functional: keras.Model(inputs, layer(inputs))) first"
         )
     builder = _ViewBuilder(model, with_configs)
-    builder.walk(model, "")
+    has_graph = keras_private.is_functional(model) or isinstance(model, keras.Sequential)
+    if has_graph:
+        builder.walk(model, "")
+    else:
+        builder.walk_tree(model, "", None)
+    if sublayers:
+        builder.add_sublayers()
     by_class: dict[str, list[LayerInfo]] = {}
     for info in builder.layers.values():
         for name in info.class_names:
             by_class.setdefault(name, []).append(info)
-    return GraphView(model, builder.graph, builder.layers, by_class)
+    return GraphView(model, builder.graph, builder.layers, by_class, has_graph)
 
 
 def relative_path(var: Any, layer: Any) -> str:

@@ -47,7 +47,7 @@ def read_back(layer: Any, field: str, value: Any) -> str | None:
         config = layer.get_config()
     except Exception:  # a layer without a usable get_config: its attributes still tell
         config = {}
-    if field in config and not equal(field, config[field], value):
+    if field in config and not _config_shows(layer, config, field, value):
         return f"its config says {field}={show(config[field])}"
     if field == "trainable":
         return _trainable_problem(layer, bool(value))
@@ -56,6 +56,19 @@ def read_back(layer: Any, field: str, value: Any) -> str | None:
         if running != canonical_activation(value):
             return f"it calls {show(running)}"
     return None
+
+
+def _config_shows(layer: Any, config: dict[str, Any], field: str, value: Any) -> bool:
+    """Whether `config[field]` is what Keras writes for `value`: a rule's `l2` or `float64`
+    is a serialized regularizer or dtype policy in a config, so a twin made with it
+    says what to expect."""
+    if equal(field, config[field], value):
+        return True
+    try:
+        expected = type(layer).from_config({**config, field: value}).get_config().get(field)
+    except Exception:  # no twin to ask: the plain comparison above stands
+        return False
+    return bool(equal(field, config[field], expected))
 
 
 def _trainable_problem(layer: Any, value: bool) -> str | None:
@@ -123,10 +136,13 @@ def _cause(model: Any, change: FieldChange) -> str:
     """Why Keras loses this change when it rebuilds the model, where the model's shape says."""
     owner = _config_owner(model, change.layer)
     if owner is not None:
-        return (
-            f" ({owner} saves only its constructor arguments, not its layers, so this change lives in memory only; "
-            "a rewrite in clone mode rebuilds it as a Functional model whose config carries the change)"
+        name, functional = owner
+        remedy = (
+            "a rewrite in clone mode rebuilds it as a Functional model whose config carries the change"
+            if functional
+            else f"give {name} a constructor argument for it, or keep the result in this process"
         )
+        return f" ({name} saves only its constructor arguments, not its layers, so this change lives in memory only; {remedy})"
     layer = find_layer(model, change.layer)
     if change.field == "trainable" and layer is not None and keras_private.sublayers(layer):
         return (
@@ -136,7 +152,7 @@ def _cause(model: Any, change: FieldChange) -> str:
     return ""
 
 
-def _config_owner(model: Any, path: str) -> str | None:
+def _config_owner(model: Any, path: str) -> tuple[str, bool] | None:
     """The class of the first model on the path whose config is its own constructor's, not a layer graph."""
     current = model
     parts = path.split("/")
@@ -144,7 +160,7 @@ def _config_owner(model: Any, path: str) -> str | None:
         if isinstance(current, keras.Model) and not isinstance(current, keras.Sequential):
             functional = keras_private.is_functional(current)
             if not functional or type(current).get_config is not keras_private.Functional.get_config:
-                return type(current).__name__
+                return type(current).__name__, functional
         current = find_layer(current, parts[depth])
         if current is None:
             return None

@@ -44,7 +44,14 @@ def _to_numpy(x: Any) -> np.ndarray:
 
 
 def compute(model: Any, x: Any) -> Outputs:
-    """Outputs and logits of `model` on `x` (inference mode)."""
+    """Outputs and logits of `model` on `x` (inference mode).
+
+    A subclassed model has no graph to tap: its outputs stand for its logits too.
+    """
+    if not keras_private.is_functional(model) and not isinstance(model, keras.Sequential):
+        values = [_to_numpy(v) for v in keras.tree.flatten(model(x, training=False))]
+        named = {("output" if len(values) == 1 else f"output:{i}"): v for i, v in enumerate(values)}
+        return Outputs(outputs=named, logits=dict(named))
     model = graph_model(model)
     flat_outputs = keras.tree.flatten(model.outputs)
     names = _output_names(model)

@@ -33,8 +33,8 @@ def require_runnable(model: Any) -> None:
     cannot be called at all, so there are no outputs to compare.
     """
     backend = keras.backend.backend()
-    if backend == "tensorflow":
-        return
+    if backend == "tensorflow" or not (keras_private.is_functional(model) or isinstance(model, keras.Sequential)):
+        return  # a subclassed model's inputs are the probe the caller gives
     strings = [t for t in keras.tree.flatten(graph_model(model).input) if str(t.dtype) == "string"]
     if strings:
         names = ", ".join(f"`{t.name}`" for t in strings)
@@ -53,6 +53,11 @@ def make_probe(model: Any, view: GraphView | None = None, batch: int = 4, seed: 
     that feed a lookup layer draw from its vocabulary; inputs that feed a Rescaling
     layer (pixels scaled by 1/255) draw from the range it expects.
     """
+    if not keras_private.is_functional(model) and not isinstance(model, keras.Sequential):
+        raise ValidationFailure(
+            f"`{model.name}` is a subclassed model ({type(model).__name__}): it declares no inputs to shape a probe "
+            "batch from; pass probe= (a batch of its inputs; CLI --probe DATA.npz), or validate='config'"
+        )
     rng = np.random.default_rng(seed)
     consumers = _input_consumers(model, view)
 

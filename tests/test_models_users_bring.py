@@ -1,0 +1,89 @@
+"""Models as users write them: subclassed models, keras.io-style custom layers, composite layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rewrite
+from rewrite.cli.main import main
+
+X = np.random.default_rng(0).standard_normal((4, 3)).astype("float32")
+
+
+@pytest.fixture
+def subclassed(keras):
+    @keras.saving.register_keras_serializable(package="users_bring")
+    class TwoLayers(keras.Model):
+        def __init__(self, units=4, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.fc = keras.layers.Dense(units, activation="relu", name="fc")
+            self.head = keras.layers.Dense(2, name="head")
+
+        def call(self, x):
+            return self.head(self.fc(x))
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    model = TwoLayers(name="two")
+    model(X)
+    return model
+
+
+def test_a_subclassed_model_takes_an_activation_in_place(subclassed, keras):
+    result = rewrite.apply(subclassed, 'Dense[name = "fc"].activation := tanh', mode="inplace", probe=X, in_memory=True)
+    fc, head = subclassed.fc, subclassed.head
+    expected = np.tanh(X @ fc.kernel.numpy() + fc.bias.numpy()) @ head.kernel.numpy() + head.bias.numpy()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(subclassed(X)), expected, atol=1e-5)
+    np.testing.assert_allclose(subclassed.predict(X, verbose=0), expected, atol=1e-5)
+    checks = {c.kind: c.status for c in result.report.validation}
+    assert checks["changes-in-effect"] == "passed" and checks["changes-kept"] == "skipped"
+    assert any("TwoLayers saves only its constructor arguments" in item for item in result.report.lost_on_save)
+
+
+def test_a_subclassed_model_says_why_its_change_would_be_lost(subclassed):
+    with pytest.raises(rewrite.ValidationFailure, match=r"`fc`.activation := tanh: after a .keras save and reload, its config says activation=relu \(TwoLayers saves only its constructor arguments"):
+        rewrite.apply(subclassed, 'Dense[name = "fc"].activation := tanh', mode="inplace", probe=X)
+    assert subclassed.fc.activation.__name__ == "relu"  # put back: nothing changed
+
+
+def test_a_subclassed_model_without_a_probe_or_in_clone_mode_is_a_rewrite_error(subclassed):
+    with pytest.raises(rewrite.ValidationFailure, match=r"subclassed model \(TwoLayers\): it declares no inputs.*pass probe="):
+        rewrite.apply(subclassed, "Dense.activation := tanh", mode="inplace")
+    with pytest.raises(rewrite.RewriteError, match=r"subclassed model \(TwoLayers\): it has no graph of layer calls for clone mode.*mode='inplace'"):
+        rewrite.apply(subclassed, "Dense.activation := tanh")
+
+
+def test_a_custom_layer_without_kwargs_is_named_with_the_fix(keras):
+    class NoKwargs(keras.layers.Layer):  # as some keras.io examples write them
+        def __init__(self, units):
+            super().__init__()
+            self.units = units
+            self.dense = keras.layers.Dense(units)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    x = keras.Input((3,))
+    model = keras.Model(x, keras.layers.Dense(2, name="out")(NoKwargs(4)(x)))
+    with pytest.raises(rewrite.PlanError, match=r"cannot rebuild layer `no_kwargs` \(NoKwargs\) from its config: TypeError: .*unexpected keyword argument.*add `\*\*kwargs`"):
+        rewrite.apply(model, 'Dense[name = "out"].activation := tanh')
+
+
+def test_the_cli_prints_one_line_and_a_traceback_only_with_debug(tmp_path, capsys, monkeypatch):
+    rules = tmp_path / "r.rw"
+    rules.write_text("Dense.activation := tanh\n")
+    (tmp_path / "broken_model.py").write_text("def build():\n    raise KeyError('no such weights file')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["plan", "broken_model:build", str(rules)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["error: KeyError: 'no such weights file' (unexpected; run again with --debug for the traceback)"]
+    assert main(["--debug", "plan", "broken_model:build", str(rules)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.strip().splitlines()[-1].startswith("error: KeyError")
