@@ -107,12 +107,12 @@ class Suite:
         if self.level == "full" and probe is not None and after is not None:
             step(next(steps))
             save_load, round_trip, loaded = save_and_reload(new_model, probe.x, after, self.custom_objects, self.safe_mode)
-            kept = self._kept(new_model, loaded, "a .keras save and reload")
+            kept_changes = self._kept(new_model, loaded, "a .keras save and reload")
             if self.in_memory and self.lost_on_save and save_load.status == "failed":
                 # The reload differs because it lost what the report lists: kept in memory, as asked.
                 detail = f"in memory only (in_memory=True): {save_load.detail}, by the changes a save would lose"
                 save_load = save_load.model_copy(update={"status": "skipped", "detail": detail})
-            checks += [round_trip, save_load, *kept]
+            checks += [round_trip, save_load, *kept_changes]
         step(next(steps))
         if self.mode == "clone":
             checks.append(check_kept_weights(kept))
