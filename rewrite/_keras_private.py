@@ -99,7 +99,8 @@ def reset_compiled_functions(model: Any) -> list[str]:
     In-place edits of a layer are invisible to functions traced before them.
     """
     reset = []
-    for attr in ("predict_function", "train_function", "test_function"):
+    # keras-hub's generative tasks trace `generate_function` the same way.
+    for attr in ("predict_function", "train_function", "test_function", "generate_function"):
         if getattr(model, attr, None) is not None:
             setattr(model, attr, None)
             reset.append(attr)

@@ -151,3 +151,13 @@ def test_parsing_and_checking_never_import_tensorflow(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+def test_registered_activation_functions_are_named_by_their_own_name():
+    from rewrite.lang.catalog import canonical_activation
+    from rewrite.lang.expressions import show
+
+    serialized = {"module": "builtins", "class_name": "function", "config": "keras_hub>gelu_approximate", "registered_name": "function"}
+    assert canonical_activation(serialized) == "gelu_approximate"
+    assert show(serialized) == "gelu_approximate"
+    assert canonical_activation({"class_name": "function", "config": "relu"}) == "relu"

@@ -79,6 +79,9 @@ def canonical_activation(value: object) -> object:
         inner = value.get("config", value)
         if isinstance(inner, dict) and "name" in inner:
             value = inner["name"]
+        elif isinstance(inner, str) and value.get("class_name") == "function":
+            # A registered function serialized by name: {"class_name": "function", "config": "keras_hub>gelu_approximate"}
+            value = inner.rpartition(">")[2]
         elif "class_name" in value:
             value = value["class_name"]
     if isinstance(value, str):
