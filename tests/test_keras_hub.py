@@ -107,3 +107,28 @@ def test_gpt2_causal_lm_runs_relu_in_place_in_predict_and_generate(keras):
     assert not np.array_equal(generated, generated_before)
     # The tied embedding is still one variable, read by the backbone and the head.
     assert lm.backbone.token_embedding.embeddings is lm.backbone.get_layer("token_embedding").embeddings
+
+
+def test_a_task_rewritten_in_clone_mode_names_what_it_gave_up(keras):
+    backbone = _bert()
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
+        keras_hub.models.BertTokenizer(vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat"]),
+        sequence_length=8,
+    )
+    classifier = keras_hub.models.BertTextClassifier(backbone=backbone, num_classes=3, preprocessor=preprocessor, activation="softmax")
+    result = rewrite.apply(classifier, 'Dense[name = "logits"].activation := linear')
+    (note,) = [n for n in result.report.notes if "BertTextClassifier" in n]
+    assert "comes back as Functional" in note and "`predict`" not in note
+    assert "its preprocessor (BertTextClassifierPreprocessor) is not part of the result" in note
+    assert "mode='inplace' keeps the class" in note
+    # What the note says works: the original's preprocessor, then the result.
+    features = classifier.preprocessor(["the cat sat", "the cat"])
+    logits = keras.ops.convert_to_numpy(result.model(features))
+    probabilities = classifier.predict(["the cat sat", "the cat"], verbose=0)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.softmax(logits)), probabilities, atol=1e-5)
+
+
+def test_a_backbone_whose_layers_do_not_rebuild_is_a_rewrite_error_naming_the_layer(keras):
+    vit = keras_hub.models.ViTBackbone(image_shape=(16, 16, 3), patch_size=8, num_layers=1, num_heads=2, hidden_dim=8, mlp_dim=16)
+    with pytest.raises(rewrite.PlanError, match=r"cannot rebuild layer `vit_patching_and_embedding` \(ViTPatchingAndEmbedding\) from its config: ValueError: Unrecognized keyword arguments"):
+        rewrite.apply(vit, "Dense.activation := relu")

@@ -313,11 +313,38 @@ def materialize(view: GraphView, plan: Plan, prefill: bool = True) -> Materializ
     result.model = model
     result.notes += _trainable_after_build(plan, result)
     if type(model) is not type(view.model):
-        result.notes.append(
-            f"the model was a {type(view.model).__name__}; it comes back as {type(model).__name__} "
-            "(a Functional subclass whose constructor does not take (inputs, outputs) cannot be rebuilt as itself)"
-        )
+        result.notes.append(given_up(view.model, model))
     return result
+
+
+def given_up(old: Any, new: Any) -> str:
+    """What a Functional subclass loses when it comes back as a plain model: its class,
+    the methods it adds, its preprocessor; and what keeps them."""
+    base = type(new)
+    added = sorted(
+        {
+            name
+            for cls in type(old).__mro__
+            if cls not in base.__mro__
+            for name, value in vars(cls).items()
+            if not name.startswith("_") and not hasattr(base, name) and (callable(value) or isinstance(value, property))
+        }
+    )
+    shown = ", ".join(f"`{n}`" for n in added[:8]) + (f" and {len(added) - 8} more" if len(added) > 8 else "")
+    parts = [
+        f"the model was a {type(old).__name__}; it comes back as {base.__name__} with the same layers and weights "
+        "(a Functional subclass whose constructor does not take (inputs, outputs) cannot be rebuilt as itself)"
+    ]
+    if added:
+        parts.append(f"given up with the class: {shown}")
+    preprocessor = getattr(old, "preprocessor", None)
+    if preprocessor is not None:
+        parts.append(
+            f"its preprocessor ({type(preprocessor).__name__}) is not part of the result: run "
+            "`original.preprocessor(x)` and pass what it returns to the result"
+        )
+    parts.append("mode='inplace' keeps the class, where the change can be made on the existing layers")
+    return "; ".join(parts)
 
 
 @contextmanager
