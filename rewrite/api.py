@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rewrite.errors import Diagnostic, RuleCheckError, RuleSyntaxError
+from rewrite.lang.loader import LIBRARY_PREFIX
 from rewrite.report.rewrite_report import RewriteReport
 from rewrite.result import RewriteResult
 from rewrite.ruleset import RuleSet, collect, from_text, load
@@ -22,10 +23,14 @@ if TYPE_CHECKING:
 
 
 def _ruleset(rules: str | Path | RuleSet) -> RuleSet:
+    """Rule text, or a rule file: a Path, a `.rw` path, or `keras-rewrite:std/NAME.rw`."""
     if isinstance(rules, RuleSet):
         return rules
-    if isinstance(rules, Path) or (isinstance(rules, str) and rules.endswith(".rw") and "\n" not in rules and Path(rules).exists()):
+    if isinstance(rules, Path):
         return load(rules)
+    one_line = "\n" not in rules and ";" not in rules
+    if one_line and (rules.startswith(LIBRARY_PREFIX) or rules.strip().endswith(".rw")):
+        return load(rules.strip())
     return from_text(str(rules))
 
 

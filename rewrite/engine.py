@@ -62,9 +62,15 @@ def prepare(
         # In place, the sublayers of composite layers are in reach too; a clone rebuilds layers from configs.
         view = cache.view if cache is not None and cache.model is model else build_view(model, sublayers=mode == "inplace")
     with clock.stage("plan"):
-        check_against_model(ruleset, view)
+        settled = check_against_model(ruleset, view)
         plan = build_plan(ruleset, view, values, strict=strict)
+        plan.settled = settled
     return view, plan
+
+
+def _warnings(ruleset: CheckedRules, plan: Plan) -> list[str]:
+    """The rule files' warnings that still hold once the model is known."""
+    return [d.message for d in ruleset.warnings if (d.file, d.line, d.column) not in plan.settled]
 
 
 def dry_run(
@@ -84,7 +90,7 @@ def planned(
         mode="plan",
         params=plan.params,
         statements=plan.statements,
-        warnings=[d.message for d in ruleset.warnings] + [p.message for p in plan.problems],
+        warnings=_warnings(ruleset, plan) + [p.message for p in plan.problems],
         timings=clock.timings,
         signature=plan.signature(),
     )
@@ -210,7 +216,7 @@ def _run(
             drift=drifts,
             evaluation=evaluation,
             notes=notes,
-            warnings=[d.message for d in ruleset.warnings],
+            warnings=_warnings(ruleset, plan),
             timings=clock.timings,
             signature=plan.signature(),
             in_memory=in_memory,

@@ -87,3 +87,59 @@ def test_the_cli_prints_one_line_and_a_traceback_only_with_debug(tmp_path, capsy
     assert main(["--debug", "plan", "broken_model:build", str(rules)]) == 1
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and err.strip().splitlines()[-1].startswith("error: KeyError")
+
+
+@pytest.fixture
+def scaled(keras):
+    @keras.saving.register_keras_serializable(package="users_bring")
+    class Scale(keras.layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    x = keras.Input((3,), name="x")
+    return keras.Model(x, keras.layers.Dense(2, name="out")(Scale(name="scale")(x)))
+
+
+@pytest.mark.parametrize("rule", ["*[factor > 1].factor := 3.0", "(Dense | Scale)[factor > 1].factor := 3.0", "Scale.factor := 3.0"])
+def test_custom_fields_take_rules_once_the_model_is_given(scaled, rule, keras):
+    result = rewrite.apply(scaled, rule)
+    assert [(c.layer, c.new) for c in result.report.changes] == [("scale", 3.0)]
+    assert result.report.warnings == []  # no "not a Keras layer class" once the model has the class
+    out = scaled.get_layer("out")
+    expected = (X * 3.0) @ out.kernel.numpy() + out.bias.numpy()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(result.model(X)), expected, atol=1e-5)
+
+
+def test_rules_can_be_a_library_name_or_a_path(head_model, tmp_path):
+    with pytest.raises(rewrite.MatchError, match="fold-bn.rw:6:5: error: rule `fold-bn` expects matches >= 2"):
+        rewrite.apply(head_model, "keras-rewrite:std/fold-bn.rw")  # loaded: the head has no Conv + BN chain
+    with pytest.raises(rewrite.RuleCheckError, match="cannot read rule file .*missing.rw"):
+        rewrite.apply(head_model, str(tmp_path / "missing.rw"))
+    path = tmp_path / "rate.rw"
+    path.write_text("Dropout.rate := 0.25\n")
+    assert rewrite.apply(head_model, str(path)).model.get_layer("drop").rate == 0.25
+
+
+def test_delete_inside_a_sequential_called_twice(keras):
+    seq = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(3, name="a"), keras.layers.Dropout(0.1, name="d"), keras.layers.Dense(3, name="b")], name="s"
+    )
+    i1, i2 = keras.Input((3,)), keras.Input((3,))
+    model = keras.Model([i1, i2], keras.layers.Add(name="add")([seq(i1), seq(i2)]))
+    result = rewrite.apply(model, "delete Dropout")
+    inner = result.model.get_layer("s")
+    assert [layer.name for layer in inner.layers] == ["a", "b"]
+    a, b = seq.get_layer("a"), seq.get_layer("b")
+
+    def twice(v):
+        return (v @ a.kernel.numpy() + a.bias.numpy()) @ b.kernel.numpy() + b.bias.numpy()
+
+    x2 = X * 2
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(result.model([X, x2])), twice(X) + twice(x2), atol=1e-5)

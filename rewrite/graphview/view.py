@@ -224,7 +224,7 @@ class _ViewBuilder:
                     arg=position,
                     tensor_index=tensor_index,
                 )
-            if kind == "model":
+            if kind == "model" and call == 0:  # its layers once, however often it is called
                 self.walk(op, f"{path}/")
         for t in functional.outputs:
             found = keras_private.tensor_history(t)

@@ -176,7 +176,9 @@ class Checker:
             self.error(file, stmt, f"`{stmt.field}` is read-only; it can be used in a selector but not set", "read-only")
             return
         kinds: set[str] = set()
-        for name in classes:
+        # A custom class among the alternatives: which of them has the field, the model says.
+        deferred = bool(stmt.selector.alternatives) and any(name is not None and not self.cat.knows(name) for name in classes)
+        for name in [] if deferred else classes:
             if name is None:
                 fields = self.known_fields(None) or set()
                 if stmt.field not in fields:

@@ -77,6 +77,8 @@ class Plan:
     """Unmet `expect matches` and, under strict, statements that matched nothing."""
     expect_outputs: list[OutputExpectation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    settled: set[tuple[str, int, int]] = field(default_factory=set)
+    """Places of rule-text warnings the model settled (a custom class it has)."""
     widenings: list[Any] = field(default_factory=list)
     """Net2WiderNet plans (rewrite.morphism.Widening), one per widened layer."""
 

@@ -34,7 +34,7 @@ def apply_set_field(plan: Plan, view: GraphView, cs: RuleStatement, out: Stateme
     for info in matched:
         reader = FieldReader(info, plan.overrides(info.key))
         if not (stmt.field in SETTABLE_SPECIAL or reader.has(stmt.field)):
-            if not stmt.selector.classes and not stmt.selector.alternatives:
+            if not stmt.selector.classes:  # `*` or alternatives: the layers that have the field are meant
                 near.append((info, f"has no field `{stmt.field}` to set"))
                 continue
             fields = ", ".join(sorted(info.config))

@@ -108,16 +108,24 @@ def _check_names(plan: Plan, view: GraphView) -> None:
             )
 
 
-def check_against_model(ruleset: CheckedRules, view: GraphView) -> None:
-    """Classes the catalogue did not know (custom layers) must exist in the model."""
+def check_against_model(ruleset: CheckedRules, view: GraphView) -> set[tuple[str, int, int]]:
+    """Classes the catalogue did not know (custom layers) must exist in the model.
+
+    Returns where the rules name the custom classes the model has: the warnings
+    `check` gave there ("not a Keras layer class") are settled.
+    """
     present = set(view.by_class)
     found = []
+    settled = set()
     for cs in ruleset.statements:
         for sel in (node for top in ast.selectors(cs.statement) for node in ast.selector_nodes(top)):
             for name in sel.classes:
-                if not catalog().knows(name) and name not in present:
+                if not catalog().knows(name) and name in present:
+                    settled.add((cs.statement.file, sel.line, sel.column))
+                elif not catalog().knows(name):
                     hint = catalog().suggest(name, present)
                     extra = f"; did you mean `{hint}`?" if hint else f"; the model's classes: {', '.join(sorted({i.class_name for i in view.layers.values()}))}"
                     found.append(Diagnostic(cs.statement.file, sel.line, sel.column, f"no layer of class `{name}` in the model{extra}", code="unknown-class"))
     if found:
         raise RuleCheckError(found)
+    return settled
