@@ -23,6 +23,7 @@ from rewrite.errors import (
     RewriteError,
     RuleCheckError,
     RuleSyntaxError,
+    UnsupportedModelError,
     ValidationFailure,
     WeightPolicyError,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "RuleCheckError",
     "RuleSet",
     "RuleSyntaxError",
+    "UnsupportedModelError",
     "ValidationFailure",
     "WeightPolicyError",
     "apply",
