@@ -25,7 +25,7 @@ from rewrite.report.rewrite_report import RewriteReport
 from rewrite.result import RewriteResult
 from rewrite.validation.checks import ConfigMemo
 from rewrite.validation.outputs import compute, evaluate_both
-from rewrite.validation.probe import make_probe, require_runnable
+from rewrite.validation.probe import make_probe, require_rows, require_runnable, unprobed_reason
 from rewrite.validation.suite import Level, Mode, Probe, Suite
 
 
@@ -170,12 +170,15 @@ def _run(
             "change the graph: use mode='clone' (CLI: --mode clone)"
         )
     with recursion_room(view):  # room on the stack for Keras's graph walks
-        probing = validate == "full" or measure_drift or bool(plan.expect_outputs) or evaluate is not None
+        probing = validate != "none" or measure_drift or bool(plan.expect_outputs) or evaluate is not None
+        # At `config`, the model is run too (its outputs must stay finite), where it can be.
+        unprobed = unprobed_reason(model, probe_x) if validate == "config" and not (measure_drift or plan.expect_outputs or evaluate) else None
+        probing = probing and unprobed is None
         memo = None
         if cache is not None and validate == "config":
             cache.config_memo = memo = cache.config_memo or ConfigMemo()
         changes = [c for s in plan.statements for c in s.changes]
-        suite = Suite(mode, validate, probing, plan.expect_outputs, measure_drift, custom_objects, safe_mode, memo, changes, in_memory)
+        suite = Suite(mode, validate, probing, plan.expect_outputs, measure_drift, custom_objects, safe_mode, memo, changes, in_memory, unprobed)
         if progress is not None:  # the steps that follow planning, counted from what will run
             progress.expect(int(probing) + (2 if mode == "clone" else 1) + len(suite.steps) + int(evaluate is not None))
         probe = _probe(model, view, probe_x, cache, clock) if probing else None
@@ -195,41 +198,44 @@ def _run(
                 inplace_notes, undo = apply_inplace(view, plan)
             new_model = model
             notes += inplace_notes
-        if suite.steps:
-            with clock.stage("validate", suite.steps[0]):
+        try:
+            if suite.steps:
+                with clock.stage("validate", suite.steps[0]):
+                    checks, drifts = suite.run(model, new_model, probe, kept, summary.actions, clock.step)
+            else:
                 checks, drifts = suite.run(model, new_model, probe, kept, summary.actions, clock.step)
-        else:
-            checks, drifts = suite.run(model, new_model, probe, kept, summary.actions, clock.step)
-        evaluation = None
-        if evaluate is not None:
-            with clock.stage("evaluate"):
-                original_scores, new_scores = evaluate_both(model, new_model, evaluate)
-                evaluation = Evaluation(original=original_scores, rewritten=new_scores)
-        if getattr(model, "compiled", False) and mode == "clone":
-            notes.append("the input model was compiled; the result is compiled with the same config (fresh optimizer state)")
-        report = RewriteReport(
-            mode=mode,
-            params=plan.params,
-            statements=plan.statements,
-            weights=summary,
-            validation=checks,
-            drift=drifts,
-            evaluation=evaluation,
-            notes=notes,
-            warnings=_warnings(ruleset, plan),
-            timings=clock.timings,
-            signature=plan.signature(),
-            in_memory=in_memory,
-            lost_on_save=suite.lost_on_save,
-        )
-        if not report.passed:
-            failed = [c for c in checks if c.status == "failed"]
-            if undo is not None:
-                undo()  # in place: the input model goes back to what it was
-            raise ValidationFailure(
-                "validation failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed) + ". Nothing was written.",
-                report=report,
+            evaluation = None
+            if evaluate is not None:
+                with clock.stage("evaluate"):
+                    original_scores, new_scores = evaluate_both(model, new_model, evaluate)
+                    evaluation = Evaluation(original=original_scores, rewritten=new_scores)
+            if getattr(model, "compiled", False) and mode == "clone":
+                notes.append("the input model was compiled; the result is compiled with the same config (fresh optimizer state)")
+            report = RewriteReport(
+                mode=mode,
+                params=plan.params,
+                statements=plan.statements,
+                weights=summary,
+                validation=checks,
+                drift=drifts,
+                evaluation=evaluation,
+                notes=notes,
+                warnings=_warnings(ruleset, plan),
+                timings=clock.timings,
+                signature=plan.signature(),
+                in_memory=in_memory,
+                lost_on_save=suite.lost_on_save,
             )
+            if not report.passed:
+                failed = [c for c in checks if c.status == "failed"]
+                raise ValidationFailure(
+                    "validation failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed) + ". Nothing was written.",
+                    report=report,
+                )
+        except BaseException:
+            if undo is not None:
+                undo()  # in place: whatever fails after the change, the input model goes back
+            raise
         return RewriteResult(new_model, report, provenance=record(ruleset, plan.params, report))
 
 
@@ -240,6 +246,7 @@ def _probe(model: Any, view: GraphView, given: Any, cache: ModelCache | None, cl
         if given is None and cache is not None and cache.probe is not None:
             return cache.probe
         x = given if given is not None else make_probe(model, view)
+        require_rows(x)
         probe = Probe(x, compute(model, x))
         if cache is not None and given is None:
             cache.probe = probe

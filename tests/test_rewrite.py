@@ -72,6 +72,7 @@ def test_relu_to_tanh_matches_numpy_reference(head_model, probe, tmp_path):
         "weight accounting": "passed",
         "changes in effect": "passed",
         "changes kept by a reload": "passed",
+        "finite outputs": "passed",
     }
     drift = {(d.output, d.kind): d for d in rep.drift}
     real_logits = head_reference(head_model, rewrite_probe(head_model), np.tanh)[0]
@@ -195,10 +196,12 @@ def test_validate_levels(head_model):
     assert none.report.validation == [] and none.report.drift == []
     config = rewrite.apply(head_model, "Dropout.rate := 0.2", validate="config")
     assert [c.name for c in config.report.validation] == [
-        "well formed", "changes in effect", "config round trip", "changes kept by a reload", "kept weights", "weight accounting",
+        "probe", "well formed", "changes in effect", "config round trip", "changes kept by a reload", "finite outputs",
+        "kept weights", "weight accounting",
     ]
-    assert config.report.validation[2].detail.startswith("get_config -> from_config")
-    assert config.report.validation[3].detail == "1 field change(s) and the set of trainable variables read back after get_config -> from_config"
+    assert config.report.validation[3].detail.startswith("get_config -> from_config")
+    assert config.report.validation[4].detail == "1 field change(s) and the set of trainable variables read back after get_config -> from_config"
+    assert config.report.drift  # the model was run: its outputs moved by nothing, and that is measured
     with pytest.raises(ValueError, match="validate must be"):
         rewrite.apply(head_model, "Dropout.rate := 0.2", validate="some")
 

@@ -87,9 +87,10 @@ def test_drift_is_measured_on_request_at_every_validation_level(head_model):
     rule = 'Dense[name = "fc1"].activation := tanh'
     full = rewrite.apply(head_model, rule, validate="full").report.drift
     assert full and max(d.max_abs for d in full) > 0
-    for validate in ("config", "none"):
-        assert rewrite.apply(head_model, rule, validate=validate).report.drift == []
-        assert rewrite.apply(head_model, rule, validate=validate, drift=True).report.drift == full
+    # `config` runs the model too (its outputs must stay finite), so it measures the drift as well.
+    assert rewrite.apply(head_model, rule, validate="config").report.drift == full
+    assert rewrite.apply(head_model, rule, validate="none").report.drift == []
+    assert rewrite.apply(head_model, rule, validate="none", drift=True).report.drift == full
 
 
 def test_search_command_writes_variants_and_index(tmp_path, capsys, keras, saved):
@@ -115,7 +116,7 @@ def test_search_command_writes_variants_and_index(tmp_path, capsys, keras, saved
     rows = json.loads((tmp_path / "w" / "index.json").read_text())
     assert [r["parameters"] for r in rows] == sorted({r["parameters"] for r in rows})  # three widths
     assert all(r["max_drift"] is not None and r["max_drift"] <= 1e-5 for r in rows)
-    assert main(["search", str(model_path), str(wider), "--grid", "-o", str(tmp_path / "n")]) == 0
+    assert main(["search", str(model_path), str(wider), "--grid", "-o", str(tmp_path / "n"), "--validate", "none"]) == 0
     assert [r["max_drift"] for r in json.loads((tmp_path / "n" / "index.json").read_text())] == [None] * 3
 
 

@@ -119,7 +119,7 @@ class WeightSummary(Frozen):
 
 CheckKind = Literal[
     "probe", "well-formed", "config-round-trip", "save-load", "kept-weights", "weight-accounting",
-    "expect-equal", "expect-changed", "changes-in-effect", "changes-kept",
+    "expect-equal", "expect-changed", "changes-in-effect", "changes-kept", "finite",
 ]
 
 

@@ -63,6 +63,27 @@ def check_probe(before: Outputs) -> CheckResult:
     return CheckResult(kind="probe", name="probe", status="passed", detail="the original model's outputs are finite on the probe batch")
 
 
+def check_finite(before: Outputs, after: Outputs) -> CheckResult:
+    """Every output and logit of the rewritten model is finite wherever the original's is."""
+    bad = []
+    for kind, left, right in (("output", before.outputs, after.outputs), ("logits", before.logits, after.logits)):
+        for name, value in right.items():
+            if value.dtype.kind != "f":
+                continue
+            was = left.get(name)
+            fresh = ~np.isfinite(value)
+            if was is not None and was.shape == value.shape:
+                fresh &= np.isfinite(was)
+            if fresh.any():
+                bad.append(f"{kind} `{name}` has {int(fresh.sum())} non-finite value(s) (nan or inf) of {value.size}")
+    if bad:
+        return CheckResult(
+            kind="finite", name="finite outputs", status="failed",
+            detail="; ".join(bad[:3]) + " on the probe batch, where the original's are finite: the rewrite breaks what the model computes",
+        )
+    return CheckResult(kind="finite", name="finite outputs", status="passed", detail="outputs and logits finite wherever the original's are")
+
+
 def check_well_formed(model: Any) -> CheckResult:
     problems = []
     stack = [model]

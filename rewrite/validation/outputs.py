@@ -112,8 +112,17 @@ def max_diff(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
         same = bool(np.all(a == b))
         return (0.0, 0.0) if same else (float("inf"), float("inf"))
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    diff = float(np.max(np.abs(a64 - b64))) if a.size else 0.0
-    scale = float(np.max(np.abs(a64))) if a.size else 0.0
+    # NaN-safe: Python's max() drops a nan, so a non-finite value where the other side
+    # is finite (or a different one: inf against nan) is an infinite difference.
+    finite_a, finite_b = np.isfinite(a64), np.isfinite(b64)
+    if not np.array_equal(finite_a, finite_b):
+        return float("inf"), float("inf")
+    odd = ~finite_a
+    if odd.any() and not np.array_equal(a64[odd], b64[odd], equal_nan=True):
+        return float("inf"), float("inf")
+    both = finite_a & finite_b
+    diff = float(np.max(np.abs(a64[both] - b64[both]))) if both.any() else 0.0
+    scale = float(np.max(np.abs(a64[both]))) if both.any() else 0.0
     return diff, diff / scale if scale > 0 else (0.0 if diff == 0 else float("inf"))
 
 

@@ -46,6 +46,18 @@ def require_runnable(model: Any) -> None:
         )
 
 
+def unprobed_reason(model: Any, given: Any) -> str | None:
+    """Why the model cannot be run on a probe here (None: it can): what `validate='config'`
+    then says instead of checking that its outputs are finite."""
+    if given is None and not (keras_private.is_functional(model) or isinstance(model, keras.Sequential)):
+        return "a subclassed model declares no inputs; pass probe= to check its outputs"
+    try:
+        require_runnable(model)
+    except ValidationFailure:
+        return f"Keras runs models with string inputs only on TensorFlow (this process uses {keras.backend.backend()})"
+    return None
+
+
 def make_probe(model: Any, view: GraphView | None = None, batch: int = 4, seed: int = 0) -> Any:
     """A deterministic input batch shaped like the model's inputs.
 
@@ -121,3 +133,21 @@ def _input_consumers(model: Any, view: GraphView | None) -> dict[int, Any]:
                     nxt.append(succ)
             frontier = nxt
     return out
+
+
+def require_rows(x: Any) -> None:
+    """Refuse a probe batch with no rows: every output comparison on it would pass."""
+    arrays = keras.tree.flatten(x)
+    if not arrays:
+        raise ValidationFailure("the probe batch is empty (no input arrays); pass a batch of the model's inputs, or validate='config'")
+    sizes = set()
+    for i, array in enumerate(arrays):
+        shape = tuple(getattr(array, "shape", np.shape(array)))
+        if not shape or shape[0] == 0 or int(np.prod(shape)) == 0:
+            raise ValidationFailure(
+                f"the probe batch is empty: its input {i} has shape {shape}, so no output could be compared; "
+                "pass at least one row (probe=..., CLI --probe DATA.npz), or validate='config'"
+            )
+        sizes.add(shape[0])
+    if len(sizes) > 1:
+        raise ValidationFailure(f"the probe's inputs have different batch sizes {sorted(sizes)}; give every input the same number of rows")

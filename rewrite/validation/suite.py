@@ -17,6 +17,7 @@ from rewrite.validation.checks import (
     ConfigMemo,
     check_accounting,
     check_expectations,
+    check_finite,
     check_kept_weights,
     check_probe,
     check_well_formed,
@@ -57,6 +58,8 @@ class Suite:
     """The plan's field changes, read back on the built model and on a rebuilt one."""
     in_memory: bool = False
     """The caller keeps the result in this process: a change a save would lose is reported, not failed."""
+    unprobed: str | None = None
+    """Why the model is not run on a probe although the level would (said as a skipped check)."""
     steps: list[str] = field(init=False)
     lost_on_save: list[str] = field(init=False, default_factory=list)
     """What a save and reload would lose, found by the last `run`."""
@@ -88,8 +91,9 @@ class Suite:
         if self.level == "none":
             if probe is None or not (self.expects or self.measure_drift):
                 return [], []
-            moved = drift(probe.before, compute(new_model, probe.x))
-            return check_expectations(moved, self.expects), moved
+            outputs = compute(new_model, probe.x)
+            moved = drift(probe.before, outputs)
+            return [check_finite(probe.before, outputs), *check_expectations(moved, self.expects)], moved
         steps = iter(self.steps)
         checks: list[CheckResult] = []
         if probe is not None:
@@ -104,6 +108,10 @@ class Suite:
             checks += [round_trip, *self._kept(new_model, rebuilt, "get_config -> from_config")]
         step(next(steps))
         after = compute(new_model, probe.x) if probe is not None else None
+        if probe is not None and after is not None:
+            checks.append(check_finite(probe.before, after))
+        elif self.unprobed:
+            checks.append(CheckResult(kind="finite", name="finite outputs", status="skipped", detail=f"not run: {self.unprobed}"))
         if self.level == "full" and probe is not None and after is not None:
             step(next(steps))
             save_load, round_trip, loaded = save_and_reload(new_model, probe.x, after, self.custom_objects, self.safe_mode)
