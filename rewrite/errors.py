@@ -119,6 +119,13 @@ class ModelLoadError(RewriteError):
     """A MODEL argument could not be loaded (bad path, bad `module:callable`...)."""
 
 
+class OutputError(RewriteError, ValueError):
+    """An output that cannot or must not be written: an input, a folder, taken, unwritable.
+
+    Also a ValueError, as the output checks were before it existed.
+    """
+
+
 class PictureError(RewriteError):
     """A picture of a rewrite cannot be drawn (format, missing program or package)."""
 

@@ -19,12 +19,14 @@ class RewriteResult:
     provenance: dict[str, Any] | None = None
     """Which rule files, rules and params made the model; saved inside the .keras file."""
 
-    def save(self, path: str) -> None:
+    def save(self, path: str, replace: bool = True) -> None:
         """Save the model as .keras, atomically: the file is whole or not there.
 
         The provenance goes into the archive too; `keras.models.load_model` ignores it.
         A result whose report says a reload would lose a change (made with
         `in_memory=True`) is refused: the file would not hold what the report shows.
+        `replace=False` refuses to replace an existing file, even one created while
+        the rewrite ran.
         """
         if self.report.lost_on_save:
             raise RewriteError(
@@ -32,7 +34,7 @@ class RewriteResult:
                 f"change(s): {'; '.join(self.report.lost_on_save[:3])}. Nothing was written. For a file that keeps "
                 "the change, rewrite in clone mode a model whose config carries it (a Functional or Sequential model)"
             )
-        save_atomic(self.model, path, provenance=self.provenance)
+        save_atomic(self.model, path, provenance=self.provenance, replace=replace)
 
     def _repr_html_(self) -> str:
         return self.report.to_html()

@@ -52,3 +52,103 @@ def test_in_place_puts_the_model_back_whatever_fails_after_the_change(head_model
     with pytest.raises((ValueError, rewrite.RewriteError)):  # labels of the wrong shape
         rewrite.apply(head_model, 'Dense[name = "fc1"].activation := tanh', mode="inplace", evaluate=(probe, np.zeros((5, 7, 2))))
     assert head_model.get_layer("fc1").activation.__name__ == before
+
+
+# ---------------------------------------------------------------- outputs
+
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from rewrite.cli.main import main  # noqa: E402
+from rewrite.io.saving import save_atomic  # noqa: E402
+
+
+def _search_rules(tmp_path):
+    rules = tmp_path / "s.rw"
+    rules.write_text('param act = relu in [relu, tanh]\nDense[name ~ "fc?"].activation := $act\n')
+    return rules
+
+
+def test_search_never_writes_over_its_input(saved, tmp_path, capsys):
+    first = tmp_path / "first"
+    assert main(["search", str(saved), str(_search_rules(tmp_path)), "--grid", "-o", str(first)]) == 0
+    source = first / "variant_000.keras"
+    digest = source.read_bytes()
+    assert main(["search", str(source), str(_search_rules(tmp_path)), "--grid", "-o", str(first), "--force"]) == 1
+    assert f"holds the input {source}" in capsys.readouterr().err
+    assert source.read_bytes() == digest
+
+
+def test_a_failed_search_over_an_earlier_one_leaves_it_whole(saved, tmp_path, capsys):
+    out = tmp_path / "variants"
+    assert main(["search", str(saved), str(_search_rules(tmp_path)), "--grid", "-o", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    broken = tmp_path / "broken.rw"
+    broken.write_text("param eps = -1000.0 in [-1000.0]\nBatchNormalization.epsilon := $eps\n")
+    assert main(["search", str(saved), str(broken), "--grid", "-o", str(out), "--force"]) == 1
+    assert "finite outputs" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    index = json.loads((out / "index.json").read_text())
+    assert all((out / row["file"]).exists() for row in index if row["file"])
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".variants.search-")]
+
+
+@pytest.mark.parametrize("case", ["folder", "under a file", "not a model"])
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(saved, tmp_path, capsys, case):
+    rules = tmp_path / "r.rw"
+    rules.write_text("Dropout.rate := 0.1\n")
+    (tmp_path / "a_file").write_text("x")
+    target = {"folder": tmp_path, "under a file": tmp_path / "a_file" / "out.keras", "not a model": tmp_path / "out.txt"}[case]
+    assert main(["apply", str(saved), str(rules), "-o", str(target), "--force"]) == 1
+    err = capsys.readouterr().err
+    expected = {"folder": "is a folder; give a file name", "under a file": "is a file, not a folder", "not a model": "-o must end in .keras"}[case]
+    assert expected in err and "Traceback" not in err
+
+
+def test_a_file_created_meanwhile_is_never_replaced_without_force(head_model, tmp_path):
+    target = tmp_path / "out.keras"
+    target.write_bytes(b"someone else's model")
+    with pytest.raises(rewrite.OutputError, match="created by someone else"):
+        save_atomic(head_model, target, replace=False)
+    assert target.read_bytes() == b"someone else's model"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.keras"]  # no temporary file left
+
+
+def test_outputs_take_the_umask_or_the_mode_they_replace(head_model, tmp_path):
+    old = os.umask(0o022)
+    try:
+        fresh = tmp_path / "fresh.keras"
+        save_atomic(head_model, fresh)
+        assert fresh.stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.keras"
+        kept.write_bytes(b"x")
+        kept.chmod(0o640)
+        save_atomic(head_model, kept)
+        assert kept.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals")
+def test_sigterm_cleans_up_like_sigint(tmp_path, keras):
+    from rewrite.cli.demo import build_demo_model
+
+    model = tmp_path / "in.keras"
+    build_demo_model().save(model)
+    rules = tmp_path / "r.rw"
+    rules.write_text('Dense[name ~ "fc*"].activation := tanh\n')
+    out = tmp_path / "out.keras"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen([sys.executable, "-m", "rewrite", "apply", str(model), str(rules), "-o", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.name.startswith(".out.") for p in tmp_path.iterdir()) and proc.poll() is None:
+        time.sleep(0.01)  # until the temporary file beside the output exists
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+    assert not out.exists() or keras.saving.load_model(out) is not None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 
@@ -107,6 +109,8 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     if args.handler[0] != "file_commands":  # the others load models
         import_backend_quietly()
     try:
@@ -116,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         _print_error(exc)
         return 1
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends the command as Ctrl-C does: through every cleanup (temporary files go)."""
+    raise SystemExit(128 + signum)
 
 
 def _print_error(exc: Exception) -> None:

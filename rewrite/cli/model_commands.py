@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rewrite.cli.options import (
+    input_files,
     load_eval_data,
     load_probe_data,
     load_rules,
@@ -15,11 +16,12 @@ from rewrite.cli.options import (
     progress_bar,
 )
 from rewrite.engine import dry_run
-from rewrite.errors import ModelLoadError
+from rewrite.errors import OutputError
 from rewrite.graphview.diff import diff_models
 from rewrite.graphview.exports import graph, to_dot, to_json, to_text
 from rewrite.io.loading import custom_objects_from, load_model
 from rewrite.io.provenance import read
+from rewrite.io.saving import MODEL_SUFFIXES, check_output
 from rewrite.picture.draw import draw, picture_format
 from rewrite.progress import Progress
 from rewrite.report.diff import render
@@ -55,15 +57,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    if Path(args.output).resolve() == Path(args.model).resolve():
-        raise ModelLoadError("-o must not be the input model: keras-rewrite never overwrites its input")
-    if Path(args.output).exists() and not args.force:
-        raise ModelLoadError(f"{args.output} exists; pass --force to replace it (it is replaced only after validation passes)")
     rules = load_rules(args)
+    inputs = input_files(args, rules)
+    check_output(args.output, inputs, force=args.force)
+    if Path(args.output).suffix not in MODEL_SUFFIXES:
+        raise OutputError(f"-o must end in .keras (or .h5); received {args.output!r}")
     custom = custom_objects_from(args.custom_objects)
     if args.picture:
-
         picture_format(args.picture)
+        check_output(args.picture, inputs, force=True)
     with progress_bar(args, "apply") as bar:
         bar.reserved = 2 if args.picture else 1  # writing, drawing
         bar.step(f"loading model {args.model}")
@@ -81,7 +83,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             progress=bar,
         )
         bar.step(f"writing {args.output}")
-        result.save(args.output)
+        result.save(args.output, replace=args.force)
         drew = _picture(args, model, result.report, bar)
     print(result.report.to_json() if args.json else result.report.render())
     if not args.json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from rewrite.errors import ModelLoadError
@@ -59,3 +60,13 @@ def load_probe_data(path: str | None) -> Any:
     if not data.files:
         raise ModelLoadError(f"--probe {path} holds no arrays; save the inputs as `x` (np.savez(path, x=...))")
     return {name: data[name] for name in data.files}
+
+
+def input_files(args: argparse.Namespace, rules: Any) -> list[Path]:
+    """Every file the command reads: the model, each rule file and the files they `use`, data."""
+    found = [Path(f.path) for f in getattr(rules, "files", [])]
+    for name in ("model", "old", "new", "probe", "eval"):
+        value = getattr(args, name, None)
+        if value and Path(value).suffix:  # a file, not `module:callable`
+            found.append(Path(value))
+    return found

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from rewrite.cli.options import load_rules, params_from, progress_bar
+from rewrite.cli.options import input_files, load_rules, params_from, progress_bar
 from rewrite.cli.search_index import VariantDuplicate, VariantWritten, save_variant, write_index
 from rewrite.cli.search_workers import write_variants_in_processes
-from rewrite.errors import ModelLoadError
+from rewrite.errors import OutputError
 from rewrite.io.loading import custom_objects_from, load_model
+from rewrite.io.saving import check_output
 from rewrite.progress import Progress
 from rewrite.search import variants
 
@@ -28,18 +32,35 @@ def cmd_search(args: argparse.Namespace) -> int:
         params_list = rules.grid()
     params_list = [{**p, **fixed} for p in params_list]
     custom = custom_objects_from(args.custom_objects)
-    out_dir = Path(args.output)
+    out_dir = check_output(args.output, input_files(args, rules), folder=True)
     if (out_dir / "index.json").exists() and not args.force:
-        raise ModelLoadError(f"{out_dir} already holds a search (index.json); pass --force to write over it")
-    with progress_bar(args, "search", total=len(params_list) + 1) as bar:
-        bar.step(f"loading model {args.model}")
-        model = load_model(args.model, custom, not args.unsafe)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        outcomes = _write_variants(args, rules, model, params_list, custom, out_dir, bar)
-    write_index(out_dir, outcomes)
+        raise OutputError(f"{out_dir} already holds a search (index.json); pass --force to write over it")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Built in a staging folder beside it: a failed search leaves the folder as it was.
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.search-", dir=out_dir.parent))
+    try:
+        with progress_bar(args, "search", total=len(params_list) + 1) as bar:
+            bar.step(f"loading model {args.model}")
+            model = load_model(args.model, custom, not args.unsafe)
+            staged = argparse.Namespace(**{**vars(args), "output": str(staging)})
+            outcomes = _write_variants(staged, rules, model, params_list, custom, staging, bar)
+        _commit(staging, out_dir, outcomes)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     built = sum(1 for o in outcomes if isinstance(o, VariantWritten))
     print(f"{built} variant(s) written to {out_dir} ({len(outcomes) - built} duplicate(s) skipped); index.json, index.csv")
     return 0
+
+
+def _commit(staging: Path, out_dir: Path, outcomes: list[VariantWritten | VariantDuplicate]) -> None:
+    """Move the variants into place, the index last: an old index goes first, so no
+    index ever names a file that is not the one it describes."""
+    for name in ("index.json", "index.csv"):
+        (out_dir / name).unlink(missing_ok=True)
+    for outcome in outcomes:
+        if isinstance(outcome, VariantWritten):
+            os.replace(staging / outcome.file, out_dir / outcome.file)
+    write_index(out_dir, outcomes)
 
 
 def _write_variants(
