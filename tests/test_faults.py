@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -152,3 +154,50 @@ def test_sigterm_cleans_up_like_sigint(tmp_path, keras):
     proc.wait(timeout=120)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
     assert not out.exists() or keras.saving.load_model(out) is not None
+
+
+# ---------------------------------------------------------------- bounded work
+
+
+def test_a_billion_point_range_is_sampled_without_listing_it():
+    rules = rewrite.from_text("param u = 4 in range(1, 1000000000)\nDense.units := $u\n")
+    start = time.perf_counter()
+    (draw,) = rules.sample(1, seed=3)
+    assert time.perf_counter() - start < 1.0  # a bound on work, not a benchmark: listing takes minutes
+    assert 1 <= draw["u"] <= 1_000_000_000 and isinstance(draw["u"], int)
+    with pytest.raises(ValueError, match=r"999,999,999 values, over the limit of 100,000 for a grid|1,000,000,000 combinations"):
+        rules.grid()
+    tiny = rewrite.from_text("param r = 0.5 in range(0.0, 1.0, step=1e-300)\nDropout.rate := $r\n")
+    assert 0.0 <= tiny.sample(1)[0]["r"] <= 1.0
+    with pytest.raises(ValueError, match="over the limit"):
+        tiny.grid()
+
+
+def test_small_ranges_sample_as_before():
+    rules = rewrite.from_text("param u = 4 in range(2, 10, step=2)\nparam a = relu in [relu, tanh]\nDense.units := $u\nDense.activation := $a\n")
+    assert rules.grid() == [{"u": u, "a": a} for u in (2, 4, 6, 8, 10) for a in ("relu", "tanh")]
+    draws = rules.sample(20, seed=0)
+    assert {d["u"] for d in draws} <= {2, 4, 6, 8, 10} and len({d["u"] for d in draws}) > 2
+
+
+@pytest.mark.parametrize(("space", "message"), [
+    ("range(1, 10, step=0)", "step must be a number above 0, not 0"),
+    ("range(1, 10, step=-1)", "step must be a number above 0, not -1"),
+    ("range(10, 1)", "range(10, 1) is empty"),
+])
+def test_degenerate_ranges_are_check_errors(space, message):
+    with pytest.raises(rewrite.RuleCheckError, match=re.escape(message)):
+        rewrite.from_text(f"param u = 4 in {space}\nDense.units := $u\n")
+
+
+def test_a_backtracking_regex_stops_with_advice(keras):
+    x = keras.Input((2,))
+    name = "a" * 40 + "b"
+    model = keras.Model(x, keras.layers.Dense(1, name=name)(x))
+    start = time.perf_counter()
+    # `(a+)+` is no trouble for the engine used; `(a|aa)+` against 40 a's would run for hours.
+    assert rewrite.plan(model, "Dense[name ~ /^(a+)+$/].activation := tanh").statements[0].matches == []
+    with pytest.raises(rewrite.PlanError, match=r"/\^\(a\|aa\)\+\$/ took more than 0.25 s .*\(nested repetition"):
+        rewrite.plan(model, "Dense[name ~ /^(a|aa)+$/].activation := tanh")
+    assert time.perf_counter() - start < 10
+    assert rewrite.plan(model, "Dense[name ~ /^a+b$/].activation := tanh").statements[0].matches == [name]

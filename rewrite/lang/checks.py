@@ -301,6 +301,15 @@ def check_params(params: list[ast.Param], cat: Catalog | None = None) -> list[Di
         if isinstance(p.space, ast.Range) and not all(is_number(evaluate(v)) for v in (p.space.low, p.space.high)):
             found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: range bounds and default must be numbers", code="bad-param"))
             continue
+        if isinstance(p.space, ast.Range):
+            low, high = evaluate(p.space.low), evaluate(p.space.high)
+            step = evaluate(p.space.step) if p.space.step is not None else None
+            if step is not None and (not is_number(step) or step <= 0):
+                found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: a range's step must be a number above 0, not {step!r}", code="bad-param"))
+                continue
+            if low > high:
+                found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: range({low}, {high}) is empty: the low bound comes first", code="bad-param"))
+                continue
         outside = outside_space(p, default)
         if outside:
             found.append(Diagnostic(p.file, p.line, p.column, f"param `{p.name}`: default {default!r} {outside}", code="bad-param"))

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import fnmatch
 import operator
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import regex
+
+from rewrite.errors import PlanError
 from rewrite.lang import ast
 from rewrite.lang.catalog import canonical_activation
 
 ACTIVATION_FIELDS = {"activation", "recurrent_activation"}
+REGEX_SECONDS = 0.25
+"""How long one regular expression may take against one value."""
 
 
 class EvalError(Exception):
@@ -148,8 +152,17 @@ def text_match(pattern: ast.Glob | ast.Regex, value: Any) -> bool:
         return fnmatch.fnmatchcase(text, pattern.pattern)
     flags = 0
     for f in pattern.flags:
-        flags |= {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}[f]
-    return re.search(pattern.pattern, text, flags) is not None
+        flags |= {"i": regex.IGNORECASE, "m": regex.MULTILINE, "s": regex.DOTALL}[f]
+    try:
+        # The `regex` engine takes a time bound: a pattern that backtracks exponentially
+        # (`/^(a+)+$/` on a long name) stops instead of running for minutes.
+        return regex.search(pattern.pattern, text, flags | regex.VERSION0, timeout=REGEX_SECONDS) is not None
+    except TimeoutError:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise PlanError(
+            f"the regular expression /{pattern.pattern}/ took more than {REGEX_SECONDS} s against `{shown}`: it backtracks "
+            "(nested repetition such as (a+)+); write it without nested repeats, or use a glob such as \"fc*\""
+        ) from None
 
 
 def member(field: str, actual: Any, values: Any) -> bool:
