@@ -201,3 +201,100 @@ def test_a_backtracking_regex_stops_with_advice(keras):
         rewrite.plan(model, "Dense[name ~ /^(a|aa)+$/].activation := tanh")
     assert time.perf_counter() - start < 10
     assert rewrite.plan(model, "Dense[name ~ /^a+b$/].activation := tanh").statements[0].matches == [name]
+
+
+# ---------------------------------------------------------------- inputs that are not what they say
+
+
+def test_a_rule_file_that_links_to_another_file_is_never_shown(tmp_path):
+    secret = tmp_path / "token.txt"
+    secret.write_text("ghp_secret_token_value\n")
+    link = tmp_path / "innocent.rw"
+    link.symlink_to(secret)
+    findings = rewrite.check(link)
+    assert [d.code for d in findings] == ["not-a-rule-file"]
+    assert "ghp_secret" not in str(findings[0]) and "links to" in findings[0].message
+
+
+def test_non_utf8_and_bom_files(tmp_path):
+    latin = tmp_path / "latin.rw"
+    latin.write_bytes("# caf\xe9\nDense.units := 3\n".encode("latin-1"))
+    bom = tmp_path / "bom.rw"
+    bom.write_bytes("\ufeffDense.units := 3\n".encode("utf-8"))
+    typo = tmp_path / "typo.rw"
+    typo.write_text("Desne.units := 3\n")
+    findings = rewrite.check(latin, bom, typo)  # each file's findings, none lost
+    assert [(d.file, d.line, d.code) for d in findings] == [(str(latin), 1, "not-utf8"), (str(typo), 1, "unknown-class")]
+    assert rewrite.load(bom).statements[0].statement.field == "units"
+
+
+def test_a_use_chain_too_deep_or_in_a_symlink_loop_is_a_rule_error(tmp_path):
+    for i in range(150):
+        (tmp_path / f"f{i}.rw").write_text(f'use "f{i + 1}.rw"\n' if i < 149 else "Dense.units := 3\n")
+    with pytest.raises(rewrite.RuleCheckError, match="`use` goes more than 100 files deep"):
+        rewrite.load(tmp_path / "f0.rw")
+    (tmp_path / "a.rw").symlink_to(tmp_path / "b.rw")
+    (tmp_path / "b.rw").symlink_to(tmp_path / "a.rw")
+    findings = rewrite.check(tmp_path / "a.rw")
+    assert len(findings) == 1 and findings[0].severity == "error"
+
+
+@pytest.mark.parametrize("case", ["empty", "folder", "truncated"])
+def test_a_model_file_that_is_not_a_model_is_one_clear_line(saved, tmp_path, capsys, case):
+    rules = tmp_path / "r.rw"
+    rules.write_text("Dropout.rate := 0.1\n")
+    bad = tmp_path / "bad.keras"
+    if case == "empty":
+        bad.write_bytes(b"")
+    elif case == "folder":
+        bad.mkdir()
+    else:
+        bad.write_bytes(saved.read_bytes()[:200])
+    assert main(["plan", str(bad), str(rules)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    expected = {"empty": "is empty (0 bytes)", "folder": "is a folder, not a .keras/.h5 file", "truncated": "cannot load"}[case]
+    assert len(err) == 1 and expected in err[0] and "unexpected" not in err[0]
+
+
+@pytest.mark.parametrize("option", ["--probe", "--eval", "--custom-objects"])
+def test_missing_side_inputs_are_one_clear_line(saved, tmp_path, capsys, option):
+    rules = tmp_path / "r.rw"
+    rules.write_text("Dropout.rate := 0.1\n")
+    value = "no_such_module:objects" if option == "--custom-objects" else str(tmp_path / "missing.npz")
+    assert main(["apply", str(saved), str(rules), "-o", str(tmp_path / "o.keras"), option, value]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0] and "unexpected" not in err[0]
+    assert not (tmp_path / "o.keras").exists()
+
+
+def test_damaged_or_huge_provenance_is_a_clear_error(saved, tmp_path, capsys):
+    import zipfile
+
+    from rewrite.io.provenance import ENTRY
+
+    damaged = tmp_path / "damaged.keras"
+    damaged.write_bytes(saved.read_bytes())
+    with zipfile.ZipFile(damaged, "a") as zf:
+        zf.writestr(ENTRY, "{not json")
+    huge = tmp_path / "huge.keras"
+    huge.write_bytes(saved.read_bytes())
+    with zipfile.ZipFile(huge, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(ENTRY, '{"x": "' + "a" * 5_000_000 + '"}')
+    assert main(["show-provenance", str(damaged)]) == 1
+    assert "record is damaged" in capsys.readouterr().err
+    start = time.perf_counter()
+    assert main(["diff", str(saved), str(huge)]) == 1
+    assert "over 1,000,000" in capsys.readouterr().err and time.perf_counter() - start < 30
+
+
+def test_inserts_on_everything_cannot_grow_the_model_without_bound(head_model):
+    rules = "\n".join(["insert Dropout(0.0) after *"] * 16)
+    with pytest.raises(rewrite.PlanError, match=r"over the limit of 10,000 for a model of \d+ layers; an `insert` on `\*`"):
+        rewrite.plan(head_model, rules)
+
+
+def test_names_cannot_inject_markup_into_a_markdown_diff():
+    from rewrite.report.diff import markdown_cell
+
+    assert markdown_cell("fc | <img src=x> `code` [link](u)") == r"fc \| \<img src=x\> \`code\` \[link\]\(u\)"
+    assert markdown_cell("two\nlines") == "two lines"

@@ -40,9 +40,7 @@ def load_rules(args: argparse.Namespace) -> Any:
 def load_eval_data(path: str | None) -> tuple[Any, Any] | None:
     if not path:
         return None
-    import numpy as np
-
-    data = np.load(path, allow_pickle=False)
+    data = _arrays(path, "--eval")
     if "x" not in data or "y" not in data:
         raise ModelLoadError(f"--eval {path} must hold arrays named `x` and `y`; it has {sorted(data.files)}")
     return data["x"], data["y"]
@@ -52,9 +50,7 @@ def load_probe_data(path: str | None) -> Any:
     """--probe DATA.npz: one array `x`, or one array per model input named after the input."""
     if not path:
         return None
-    import numpy as np
-
-    data = np.load(path, allow_pickle=False)
+    data = _arrays(path, "--probe")
     if "x" in data.files:
         return data["x"]
     if not data.files:
@@ -70,3 +66,15 @@ def input_files(args: argparse.Namespace, rules: Any) -> list[Path]:
         if value and Path(value).suffix:  # a file, not `module:callable`
             found.append(Path(value))
     return found
+
+
+def _arrays(path: str, option: str) -> Any:
+    """The arrays of a .npz file, or a ModelLoadError that names the option and the file."""
+    import numpy as np  # only the commands that take data files need it
+
+    if not Path(path).is_file():
+        raise ModelLoadError(f"{option} {path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{option} {path} is not a .npz file of arrays (np.savez(path, x=...)): {exc}") from exc

@@ -18,6 +18,10 @@ def load_model(spec: str, custom_objects: dict | None = None, safe_mode: bool = 
     if path.suffix in (".keras", ".h5"):
         if not path.exists():
             raise ModelLoadError(f"model file {spec} does not exist")
+        if not path.is_file():
+            raise ModelLoadError(f"model file {spec} is a folder, not a .keras/.h5 file")
+        if path.stat().st_size == 0:
+            raise ModelLoadError(f"model file {spec} is empty (0 bytes): it was not saved whole; save the model again")
         import keras
 
         try:
@@ -61,7 +65,13 @@ def custom_objects_from(spec: str | None) -> dict | None:
     module_name, _, attr = spec.partition(":")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    value = getattr(importlib.import_module(module_name), attr or "custom_objects")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelLoadError(f"--custom-objects {spec}: cannot import `{module_name}`: {exc}") from exc
+    value = getattr(module, attr or "custom_objects", None)
+    if value is None:
+        raise ModelLoadError(f"--custom-objects {spec}: module `{module_name}` has no `{attr or 'custom_objects'}`")
     if not isinstance(value, dict):
         raise ModelLoadError(f"--custom-objects {spec} must name a dict of name -> class")
     return value

@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from rewrite import __version__
+from rewrite.errors import ModelLoadError
 from rewrite.report.data import jsonable
 
 ENTRY = "keras_rewrite.json"
+MAX_BYTES = 1_000_000
+"""The largest record read: a real one is a few KB."""
 
 
 def record(ruleset: Any, params: dict[str, Any], report: Any) -> dict[str, Any]:
@@ -46,12 +49,28 @@ def write(archive: str | Path, data: dict[str, Any]) -> None:
 
 
 def read(archive: str | Path) -> dict[str, Any] | None:
-    """The provenance in a .keras file, or None for a model keras-rewrite did not make."""
+    """The provenance in a .keras file, or None for a model keras-rewrite did not make.
+
+    A damaged or oversized record is a ModelLoadError: it is read whole only under
+    MAX_BYTES, whatever its compressed size says.
+    """
     try:
         with zipfile.ZipFile(archive) as zf:
             if ENTRY not in zf.namelist():
                 return None
-            data: dict[str, Any] = json.loads(zf.read(ENTRY))
-            return data
+            size = zf.getinfo(ENTRY).file_size
+            if size > MAX_BYTES:
+                raise ModelLoadError(f"{archive}: its keras-rewrite record is {size:,} bytes, over {MAX_BYTES:,}: damaged, or not written by keras-rewrite")
+            with zf.open(ENTRY) as entry:
+                raw = entry.read(MAX_BYTES + 1)
     except zipfile.BadZipFile:
         return None
+    if len(raw) > MAX_BYTES:
+        raise ModelLoadError(f"{archive}: its keras-rewrite record is over {MAX_BYTES:,} bytes: damaged, or not written by keras-rewrite")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{archive}: its keras-rewrite record is damaged ({exc}); the model itself may still load") from None
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{archive}: its keras-rewrite record is not a JSON object; damaged")
+    return data

@@ -47,7 +47,7 @@ def check_output(
     for source in inputs:
         source = Path(source)
         if _same_file(target, source) or (folder and source.exists() and target.exists() and source.resolve().is_relative_to(target.resolve())):
-            raise OutputError(f"{what} {target} {'holds' if folder else 'is'} the input {source}: keras-rewrite never writes over its input; choose another {what}")
+            raise OutputError(f"{what} {target} {'holds' if folder else 'is'} the input {source}: keras-rewrite never overwrites its input; choose another {what}")
     if target.exists() and folder and not target.is_dir():
         raise OutputError(f"{what} {target} is a file; give a folder (it is created if missing)")
     if target.exists() and not folder and target.is_dir():

@@ -133,17 +133,30 @@ class _Loader:
         return None
 
     def load_file(self, path: Path, chain: tuple[Path, ...] = ()) -> None:
-        path = path.resolve()
+        where = str(chain[-1]) if chain else str(path)
+        try:
+            given, path = path, path.resolve(strict=False)
+        except (OSError, RuntimeError) as exc:  # a symlink loop
+            raise RuleCheckError([Diagnostic(where, 0, 0, f"cannot follow {path}: {exc}", code="use-missing")]) from None
+        if path.suffix != ".rw" and given.suffix == ".rw":
+            # A `.rw` name that links elsewhere: the target is never parsed, so its text is never shown.
+            raise RuleCheckError([Diagnostic(where, 0, 0, f"{given} links to {path}, which is not a rule file (.rw); nothing of it was read", code="not-a-rule-file")])
+        if len(chain) >= MAX_USE_DEPTH:
+            raise RuleCheckError([Diagnostic(where, 0, 0, f"`use` goes more than {MAX_USE_DEPTH} files deep at {path}; join the rule files into fewer", code="use-depth")])
         if path in chain:
             cycle = " -> ".join(str(p) for p in (*chain, path))
             raise RuleCheckError([Diagnostic(str(chain[-1]), 0, 0, f"`use` cycle: {cycle}; remove one of these `use` lines", code="use-cycle")])
         if path in self.loaded:
             return
         try:
-            text = path.read_text("utf-8")
+            text = path.read_bytes().decode("utf-8-sig")  # UTF-8, with or without a byte order mark
         except OSError as exc:
-            where = str(chain[-1]) if chain else str(path)
             raise RuleCheckError([Diagnostic(where, 0, 0, f"cannot read rule file {path}: {exc.strerror}", code="use-missing")]) from None
+        except UnicodeDecodeError as exc:
+            line = path.read_bytes()[: exc.start].count(b"\n") + 1
+            raise RuleCheckError(
+                [Diagnostic(str(path), line, 1, f"not UTF-8 text (byte {exc.start}); rule files are UTF-8: save it as UTF-8", code="not-utf8")]
+            ) from None
         parsed = parse(text, str(path))
         if not chain:
             self.roots.append(path.parent)
@@ -190,6 +203,8 @@ class _Loader:
 
 
 LIBRARY_PREFIX = "keras-rewrite:"
+MAX_USE_DEPTH = 100
+"""How deep `use` may nest (a chain, not a count of files)."""
 
 
 def library_root() -> Path:

@@ -59,7 +59,7 @@ def render(d: ModelDiff, fmt: str = "text") -> str:
             parts += [f"{k} {o} -> {n}" for k, o, n in r.weights]
             params = _delta(r.params_old, r.params_new)
             if md:
-                out.append(f"| `{r.path}` | {cls} | {'; '.join(parts) or '-'} | {params} |")
+                out.append(f"| {markdown_cell(r.path)} | {markdown_cell(cls)} | {markdown_cell('; '.join(parts) or '-')} | {params} |")
             else:
                 out.append(f"  {r.path} ({cls}) params {params}")
                 out += [f"      {p}" for p in parts]
@@ -69,3 +69,11 @@ def render(d: ModelDiff, fmt: str = "text") -> str:
             files = ", ".join(f["file"] for f in prov.get("rule_files", []))
             out.append(f"\n{label} model made by keras-rewrite {prov.get('version')}: rules {rules} ({files})")
     return "\n".join(out)
+
+
+_MARKDOWN_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]()<>#+!|~"})
+
+
+def markdown_cell(text: object) -> str:
+    """`text` in a markdown table cell, as text: every markup character escaped, no line breaks."""
+    return " ".join(str(text).split()).translate(_MARKDOWN_SPECIAL)
