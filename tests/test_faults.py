@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -298,3 +299,34 @@ def test_names_cannot_inject_markup_into_a_markdown_diff():
 
     assert markdown_cell("fc | <img src=x> `code` [link](u)") == r"fc \| \<img src=x\> \`code\` \[link\]\(u\)"
     assert markdown_cell("two\nlines") == "two lines"
+
+
+def test_values_keras_refuses_are_plan_errors_naming_the_layer(head_model):
+    with pytest.raises(rewrite.PlanError, match=r"layer `fc1` \(Dense\): Keras refuses name := 'a/b': ValueError: .*\(set by `Dense\[name = \"fc1\"\].name := \"a/b\"`"):
+        rewrite.apply(head_model, 'Dense[name = "fc1"].name := "a/b"')
+
+
+def test_a_full_disk_is_an_output_error_and_leaves_nothing(head_model, tmp_path, monkeypatch):
+    import errno
+
+    def full(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(head_model), "save", full)
+    with pytest.raises(rewrite.OutputError, match="cannot write .*out.keras: No space left on device; nothing was written"):
+        save_atomic(head_model, tmp_path / "out.keras")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_broken_test_file_is_one_failure_and_the_others_run(tmp_path, capsys):
+    from rewrite.cli.ruletests import run
+
+    (tmp_path / "good.rw").write_text("BatchNormalization.momentum := 0.9\n")
+    (tmp_path / "good.test.toml").write_text('model = "rewrite.zoo:cnn"\n[expect]\nmatched = ["bn1"]\n')
+    (tmp_path / "bad.rw").write_text("Dropout.rate := 0.25\n")
+    (tmp_path / "bad.test.toml").write_text("model = [unclosed\n")
+    outcomes = {o.name.rsplit("/", 1)[-1]: o for o in run([tmp_path])}
+    assert outcomes["good.test.toml"].passed, outcomes["good.test.toml"].failures
+    assert not outcomes["bad.test.toml"].passed and "cannot read this test file: TOMLDecodeError" in outcomes["bad.test.toml"].failures[0]
+    assert "1 passed, 1 failed" in capsys.readouterr().out

@@ -147,6 +147,11 @@ class _CloneBuilder:
                 config[key] = dict(config[key], config=dict(config[key]["config"], **inner))
             new = layer.__class__.from_config(config)
         except Exception as exc:
+            if overrides:  # Keras refuses a value the rules gave: say which
+                given = ", ".join(f"{k} := {v!r}" for k, v in overrides.items())
+                raise PlanError(
+                    f"layer `{path}` ({type(layer).__name__}): Keras refuses {given}: {root_cause(exc)} (set by {self.plan.cause(path or '', self.view)})"
+                ) from exc
             raise PlanError(_rebuild_failure(path or layer.name, layer, exc)) from exc
         if self.prefill and layer.weights and _prefill(layer, new, self.result.prefilled):
             self.hooked.append(new)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewrite.errors import RewriteError
+from rewrite.errors import RewriteError, root_cause
 from rewrite.io.loading import load_model
 from rewrite.io.saving import write_text_atomic
 from rewrite.lang import ast
@@ -194,7 +194,11 @@ def run_test(path: Path, update: bool = False) -> RuleTestOutcome:
 def run(paths: list[str | Path], update: bool = False, echo: Any = print) -> list[RuleTestOutcome]:
     outcomes = []
     for path in discover(paths):
-        outcome = run_test(path, update=update)
+        try:
+            outcome = run_test(path, update=update)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError, TypeError, AttributeError) as exc:
+            # One broken test file is one failure; the others still run.
+            outcome = RuleTestOutcome(name=str(path), failures=[f"cannot read this test file: {root_cause(exc)}"])
         outcomes.append(outcome)
         status = "PASS" if outcome.passed else "FAIL"
         echo(f"{status} {outcome.name}" + (f" ({'; '.join(outcome.notes)})" if outcome.notes else ""))

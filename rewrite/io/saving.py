@@ -83,9 +83,11 @@ def _write_atomic(target: Path, write: Callable[[str], object], replace: bool = 
         else:
             _rename_new(Path(tmp), target)
         _sync_folder(target.parent)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):  # disk full, permissions, ...
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}; nothing was written") from exc
         raise
 
 
