@@ -8,7 +8,9 @@ import os
 import re
 from pathlib import Path
 
-from hypothesis import given, settings
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rewrite
@@ -81,3 +83,49 @@ def test_unreadable_strings_are_syntax_errors():
         with pytest.raises(RuleSyntaxError, match="this string cannot be read") as info:
             rewrite.from_text(text, "s.rw")
         assert info.value.label == "bad string" and info.value.line == 1
+
+
+# ---------------------------------------------------------------- rules and values against a model
+
+FIELDS = ["activation", "units", "rate", "epsilon", "momentum", "trainable", "name", "use_bias", "dtype", "center", "axis", "seed"]
+CLASSES = ["Dense", "Dropout", "BatchNormalization", "*", "(Dense | Dropout)", "Layer"]
+value = st.one_of(
+    st.integers(-3, 300),
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.booleans(),
+    st.sampled_from(["relu", "tanh", "gelu", "linear", "float16", "int8", "bfloat16", "mixed_float16", "a/b", "", "none"]),
+    st.text(alphabet="abc_/.-", max_size=6),
+)
+
+
+def _literal(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return "1e400" if v == float("inf") else "-1e400" if v == float("-inf") else "0.0"
+    if isinstance(v, str):
+        return '"' + v.replace("\\\\", "").replace('"', "") + '"'
+    return repr(v)
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    import keras
+
+    x = keras.Input((6,), name="x")
+    h = keras.layers.Dense(8, activation="relu", name="fc1")(x)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.Dropout(0.3, name="drop")(h)
+    return keras.Model(x, keras.layers.Dense(3, activation="softmax", name="out")(h))
+
+
+@settings(max_examples=max(EXAMPLES_TO_RUN // 8, 1), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(CLASSES), st.sampled_from(FIELDS), value), min_size=1, max_size=3), value)
+def test_rules_and_values_against_a_model_fail_only_with_rewrite_errors(small_model, statements, param_value):
+    text = "param p = 1\n" + "\n".join(f"{cls}.{field} := {_literal(v)}" for cls, field, v in statements)
+    text += '\nDense[name = "out"].units := $p * 0 + 3'  # a param every draw sets
+    weights = [w.numpy().copy() for w in small_model.weights]
+    for params in ({}, {"p": param_value}):
+        with contextlib.suppress(rewrite.RewriteError):  # the product's own error: expected for many of these
+            rewrite.apply(small_model, text, params=params, validate="config")
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(weights, small_model.weights))  # the input untouched
