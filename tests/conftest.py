@@ -58,3 +58,32 @@ def saved(tmp_path, keras):
 @pytest.fixture
 def probe():
     return np.random.default_rng(0).standard_normal((5, 8)).astype("float32")
+
+
+def scale_class(keras):
+    """A custom layer as keras.io examples write one: a constructor argument and get_config."""
+
+    class Scale(keras.layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    return Scale
+
+
+@pytest.fixture
+def demo_files(tmp_path, keras):
+    """The demo model saved, a rule file for it, and where a rewrite of it goes."""
+    from rewrite.cli.demo import build_demo_model
+
+    model = tmp_path / "in.keras"
+    build_demo_model().save(model)
+    rules = tmp_path / "r.rw"
+    rules.write_text('Dense[name ~ "fc*"].activation := tanh\n')
+    return model, rules, tmp_path / "out.keras"

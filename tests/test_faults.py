@@ -137,14 +137,8 @@ def test_outputs_take_the_umask_or_the_mode_they_replace(head_model, tmp_path):
 
 
 @pytest.mark.skipif(os.name != "posix", reason="signals")
-def test_sigterm_cleans_up_like_sigint(tmp_path, keras):
-    from rewrite.cli.demo import build_demo_model
-
-    model = tmp_path / "in.keras"
-    build_demo_model().save(model)
-    rules = tmp_path / "r.rw"
-    rules.write_text('Dense[name ~ "fc*"].activation := tanh\n')
-    out = tmp_path / "out.keras"
+def test_sigterm_cleans_up_like_sigint(tmp_path, keras, demo_files):
+    model, rules, out = demo_files
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.Popen([sys.executable, "-m", "rewrite", "apply", str(model), str(rules), "-o", str(out)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

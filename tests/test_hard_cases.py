@@ -8,7 +8,7 @@ import pytest
 import rewrite
 from rewrite.errors import ValidationFailure
 
-from .conftest import to_numpy
+from .conftest import scale_class, to_numpy
 
 
 def roundtrip(model, tmp_path, x, **load):
@@ -193,17 +193,7 @@ def test_composite_layer_activation_clone_mode(keras, block_class, tmp_path):
 
 
 def test_unregistered_custom_layer_fails_validation_with_advice(keras, tmp_path):
-    class Scale(keras.layers.Layer):
-        def __init__(self, factor=2.0, **kwargs):
-            super().__init__(**kwargs)
-            self.factor = factor
-
-        def call(self, x):
-            return x * self.factor
-
-        def get_config(self):
-            return {**super().get_config(), "factor": self.factor}
-
+    Scale = scale_class(keras)
     x = keras.Input((3,))
     m = keras.Model(x, Scale(name="scale")(keras.layers.Dense(3, name="d")(x)))
     with pytest.raises(ValidationFailure, match="register_keras_serializable") as info:

@@ -13,14 +13,8 @@ import pytest
 
 
 @pytest.mark.skipif(os.name != "posix", reason="signals")
-def test_sigint_never_leaves_a_partial_output(tmp_path, keras):
-    from rewrite.cli.demo import build_demo_model
-
-    model = tmp_path / "in.keras"
-    build_demo_model().save(model)
-    rules = tmp_path / "r.rw"
-    rules.write_text('Dense[name ~ "fc*"].activation := tanh\n')
-    out = tmp_path / "out.keras"
+def test_sigint_never_leaves_a_partial_output(tmp_path, keras, demo_files):
+    model, rules, out = demo_files
     out.write_bytes(b"the old output")
     old = hashlib.sha256(out.read_bytes()).hexdigest()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

@@ -8,6 +8,8 @@ import pytest
 import rewrite
 from rewrite.cli.main import main
 
+from .conftest import scale_class
+
 X = np.random.default_rng(0).standard_normal((4, 3)).astype("float32")
 
 
@@ -91,18 +93,7 @@ def test_the_cli_prints_one_line_and_a_traceback_only_with_debug(tmp_path, capsy
 
 @pytest.fixture
 def scaled(keras):
-    @keras.saving.register_keras_serializable(package="users_bring")
-    class Scale(keras.layers.Layer):
-        def __init__(self, factor=2.0, **kwargs):
-            super().__init__(**kwargs)
-            self.factor = factor
-
-        def call(self, x):
-            return x * self.factor
-
-        def get_config(self):
-            return {**super().get_config(), "factor": self.factor}
-
+    Scale = keras.saving.register_keras_serializable(package="users_bring")(scale_class(keras))
     x = keras.Input((3,), name="x")
     return keras.Model(x, keras.layers.Dense(2, name="out")(Scale(name="scale")(x)))
 

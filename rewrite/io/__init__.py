@@ -1,0 +1,1 @@
+"""Files: models from the command line, atomic saving, provenance."""

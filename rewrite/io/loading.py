@@ -41,13 +41,7 @@ def load_model(spec: str, custom_objects: dict | None = None, safe_mode: bool = 
             raise ModelLoadError(message) from exc
     if ":" in spec:
         module_name, attr = spec.split(":", 1)
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ModelLoadError(f"cannot import `{module_name}` for MODEL {spec}: {exc}") from exc
-        factory = getattr(module, attr, None)
+        factory = getattr(_module(module_name, f"MODEL {spec}"), attr, None)
         if not callable(factory):
             raise ModelLoadError(f"`{attr}` in module `{module_name}` is not a callable that returns a model (MODEL {spec})")
         model = factory()
@@ -63,15 +57,19 @@ def custom_objects_from(spec: str | None) -> dict | None:
     if not spec:
         return None
     module_name, _, attr = spec.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ModelLoadError(f"--custom-objects {spec}: cannot import `{module_name}`: {exc}") from exc
-    value = getattr(module, attr or "custom_objects", None)
+    value = getattr(_module(module_name, f"--custom-objects {spec}"), attr or "custom_objects", None)
     if value is None:
         raise ModelLoadError(f"--custom-objects {spec}: module `{module_name}` has no `{attr or 'custom_objects'}`")
     if not isinstance(value, dict):
         raise ModelLoadError(f"--custom-objects {spec} must name a dict of name -> class")
     return value
+
+
+def _module(name: str, what: str) -> Any:
+    """Import a module named on the command line, from the current folder too."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ModelLoadError(f"{what}: cannot import `{name}`: {exc}") from exc

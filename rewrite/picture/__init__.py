@@ -1,0 +1,1 @@
+"""Pictures of a rewrite: scene, layout, style, Graphviz and matplotlib."""

@@ -1,0 +1,1 @@
+"""Statements applied to an edit plan: selection, set-field, structural statements, widening, layer construction."""
