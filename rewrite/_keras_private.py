@@ -84,10 +84,10 @@ def created_trainable(layer: Any) -> list[Any]:
 def set_trainable(layer: Any, value: bool) -> None:
     """`layer.trainable = value`, reaching every sublayer and variable.
 
-    Keras's attribute hook skips the property setter when the attribute already
-    holds the value, and after `Layer(trainable=False)` it does, while the
-    sublayers the constructor made are still trainable. Flipping it first makes
-    the setter walk them all.
+    On TensorFlow, the attribute hook skips the property setter when the
+    attribute already holds the value, and after `Layer(trainable=False)` it
+    does, while the sublayers the constructor made are still trainable. Flipping
+    it first makes the setter walk them all, on every backend.
     """
     layer.trainable = not value
     layer.trainable = value
