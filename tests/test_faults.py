@@ -324,3 +324,25 @@ def test_a_broken_test_file_is_one_failure_and_the_others_run(tmp_path, capsys):
     assert outcomes["good.test.toml"].passed, outcomes["good.test.toml"].failures
     assert not outcomes["bad.test.toml"].passed and "cannot read this test file: TOMLDecodeError" in outcomes["bad.test.toml"].failures[0]
     assert "1 passed, 1 failed" in capsys.readouterr().out
+
+
+def test_a_search_into_a_file_and_a_picture_into_a_missing_folder_are_refused_first(saved, tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("not a folder")
+    assert main(["search", str(saved), str(_search_rules(tmp_path)), "--grid", "-o", str(target)]) == 1
+    assert "is a file; give a folder" in capsys.readouterr().err
+    rules = tmp_path / "r.rw"
+    rules.write_text("Dropout.rate := 0.1\n")
+    out = tmp_path / "out.keras"
+    assert main(["apply", str(saved), str(rules), "-o", str(out), "--picture", str(tmp_path / "no" / "plan.svg")]) == 1
+    assert "the folder" in capsys.readouterr().err and not out.exists()  # refused before the model was written
+
+
+def test_check_json_stays_json_with_a_file_that_is_not_utf8(tmp_path, capsys):
+    bad = tmp_path / "bad.rw"
+    bad.write_bytes(b"Dense.units := 3 # \xff\n")
+    good = tmp_path / "good.rw"
+    good.write_text("Dense.units := 3\n")
+    assert main(["check", str(bad), str(good), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["errors"] == 1 and [d["code"] for d in report["diagnostics"]] == ["not-utf8"]

@@ -41,8 +41,8 @@ def _picture(args: argparse.Namespace, model: Any, report: Any, bar: Progress) -
 def cmd_plan(args: argparse.Namespace) -> int:
     rules = load_rules(args)
     if args.picture:
-
         picture_format(args.picture)
+        check_output(args.picture, input_files(args, rules), force=True, creates_folders=False)
     with progress_bar(args, "plan", total=3 if args.picture else 2) as bar:
         bar.step(f"loading model {args.model}")
         model = load_model(args.model, custom_objects_from(args.custom_objects), not args.unsafe)
@@ -65,7 +65,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     custom = custom_objects_from(args.custom_objects)
     if args.picture:
         picture_format(args.picture)
-        check_output(args.picture, inputs, force=True)
+        check_output(args.picture, inputs, force=True, creates_folders=False)
     with progress_bar(args, "apply") as bar:
         bar.reserved = 2 if args.picture else 1  # writing, drawing
         bar.step(f"loading model {args.model}")

@@ -34,7 +34,11 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def check_output(
-    path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = (), force: bool = False, folder: bool = False
+    path: str | os.PathLike[str],
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    force: bool = False,
+    folder: bool = False,
+    creates_folders: bool = True,
 ) -> Path:
     """Refuse, before any work, an output that cannot or must not be written.
 
@@ -55,6 +59,8 @@ def check_output(
     if target.exists() and not force and not folder:
         raise OutputError(f"{target} exists; pass --force to replace it (it is replaced only after validation passes)")
     parent = target.parent
+    if not creates_folders and not parent.is_dir():
+        raise OutputError(f"cannot write {target}: the folder {parent} does not exist; create it first")
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
