@@ -346,3 +346,14 @@ def test_check_json_stays_json_with_a_file_that_is_not_utf8(tmp_path, capsys):
     assert main(["check", str(bad), str(good), "--format", "json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["errors"] == 1 and [d["code"] for d in report["diagnostics"]] == ["not-utf8"]
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"act": 3}, "the value given, 3, is not one of"),
+    ({"width": "wide"}, "the value given, 'wide'"),
+    ({"width": [1, 2]}, "the value given, [1, 2]"),
+])
+def test_parameter_values_of_the_wrong_type_are_rule_errors(head_model, params, message):
+    rules = rewrite.from_text("param act = relu in [relu, gelu]\nparam width = 16 in range(8, 32)\nDense[name ~ \"fc*\"].activation := $act\nDense[name = \"fc1\"].units := $width using weights=slice\n")
+    with pytest.raises(rewrite.RuleCheckError, match=re.escape(message)):
+        rules.apply(head_model, params=params)
