@@ -11,6 +11,7 @@ way a saved file is loaded: a change that does not come back is lost on reload.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,11 +26,32 @@ SHOWN = 3
 """How many failures a check's detail names."""
 
 
+_CHILDREN: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+"""Each built layer's tracked children by name, indexed once: a model of thousands of
+changed layers is looked up in linear time, not quadratic."""
+
+
+def _children(layer: Any) -> dict[str, Any]:
+    try:
+        found = _CHILDREN.get(layer)
+    except TypeError:  # a layer class that is not hashable: indexed each time
+        found = None
+    if found is None:
+        found = {}
+        for child in keras_private.sublayers(layer):
+            found.setdefault(child.name, child)
+        try:
+            _CHILDREN[layer] = found
+        except TypeError:
+            pass
+    return found
+
+
 def find_layer(model: Any, path: str) -> Any | None:
     """The layer at a slash path: nested models and tracked sublayers by name, then by attribute."""
     current = model
     for part in path.split("/"):
-        found = next((c for c in keras_private.sublayers(current) if c.name == part), None)
+        found = _children(current).get(part)
         if found is None:
             attribute = getattr(current, part, None)
             found = attribute if isinstance(attribute, keras.layers.Layer) else None
