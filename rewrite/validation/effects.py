@@ -11,6 +11,7 @@ way a saved file is loaded: a change that does not come back is lost on reload.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -40,10 +41,8 @@ def _children(layer: Any) -> dict[str, Any]:
         found = {}
         for child in keras_private.sublayers(layer):
             found.setdefault(child.name, child)
-        try:
+        with contextlib.suppress(TypeError):  # not hashable: indexed again next time
             _CHILDREN[layer] = found
-        except TypeError:
-            pass
     return found
 
 
