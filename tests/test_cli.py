@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -244,3 +245,41 @@ def test_apply_validates_on_the_probe_inputs_given(saved, rules, tmp_path, capsy
     assert [d["max_abs"] for d in report["drift"]] == [d.max_abs for d in expected.drift]
     default = rewrite.apply(model, rules, params={"act": "gelu"}).report
     assert [d.max_abs for d in default.drift] != [d.max_abs for d in expected.drift]
+
+
+def test_version_folders_and_standard_input(tmp_path, capsys, monkeypatch):
+    import io
+
+    import rewrite
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"keras-rewrite {rewrite.__version__}"
+    (tmp_path / "a.rw").write_text("Dense.units := 3\n")
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "b.rw").write_text("Desne.units := 3\n")
+    (tmp_path / "deep" / "notes.txt").write_text("not a rule file\n")
+    assert main(["check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'deep' / 'b.rw'}:1:1: error: unknown layer class `Desne`" in out and "2 file(s) checked: 1 error(s)" in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("Dense.activation = tanh\n"))
+    assert main(["check", "-", "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    (finding,) = report["diagnostics"]
+    assert finding["file"] == "<stdin>" and finding["line"] == 1 and finding["code"] == "syntax"
+    monkeypatch.setattr("sys.stdin", io.StringIO("Dense.activation := tanh\n"))
+    assert main(["check", "-"]) == 0
+
+
+def test_every_option_has_help():
+    from rewrite.cli.main import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [
+        f"{name} {'/'.join(action.option_strings) or action.dest}"
+        for name, sub in subparsers.choices.items()
+        for action in sub._actions
+        if not action.help and not isinstance(action, argparse._HelpAction) and action.option_strings
+    ]
+    assert not missing, f"options without help: {missing}"

@@ -11,6 +11,7 @@ import threading
 import traceback
 from collections.abc import Callable
 
+from rewrite._version import __version__
 from rewrite.cli.quiet import import_backend_quietly
 from rewrite.errors import RewriteError, RuleCheckError, root_cause
 
@@ -18,6 +19,7 @@ from rewrite.errors import RewriteError, RuleCheckError, root_cause
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="keras-rewrite", description="Declarative graph rewrites for Keras 3 models.")
     p.add_argument("--debug", action="store_true", help="on an error, print the Python traceback too")
+    p.add_argument("--version", action="version", version=f"keras-rewrite {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_options(sp: argparse.ArgumentParser) -> None:
@@ -25,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--unsafe", action="store_true", help="load with safe_mode=False (Lambda layers); only for models you trust")
 
     c = sub.add_parser("check", help="check rule files (no model, no TensorFlow)")
-    c.add_argument("files", nargs="+")
-    c.add_argument("--format", choices=["text", "json"], default="text")
+    c.add_argument("files", nargs="+", help="rule files, folders (every *.rw below them), or - for standard input")
+    c.add_argument("--format", choices=["text", "json"], default="text", help="findings as text lines or one JSON object")
     c.set_defaults(handler=("file_commands", "cmd_check"))
 
     for name, helptext in (("plan", "dry run: matches, changes, near misses"), ("apply", "rewrite a model and write the result")):
@@ -44,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--explain", action="store_true", help="list every near miss and the predicate that failed")
         if name == "apply":
             sp.add_argument("-o", "--output", required=True, help="where to write the rewritten .keras model")
-            sp.add_argument("--mode", choices=["clone", "inplace"], default="clone")
-            sp.add_argument("--validate", choices=["full", "config", "none"], default="full")
+            sp.add_argument("--mode", choices=["clone", "inplace"], default="clone",
+                            help="clone: build a new model (default); inplace: set fields on the loaded model's layers")
+            sp.add_argument("--validate", choices=["full", "config", "none"], default="full",
+                            help="full: also save and reload the result (default); config: no reload; none: no checks")
             sp.add_argument("--eval", metavar="DATA.npz", help="arrays x and y: evaluate both models on them")
             sp.add_argument("--probe", metavar="DATA.npz", help="inputs for validation: array x, or one array per model input")
             sp.add_argument("--force", action="store_true", help="replace an existing output file")
@@ -53,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("graph", help="print a model's graph of layer calls")
     g.add_argument("model")
-    g.add_argument("--format", choices=["text", "dot", "json"], default="text")
+    g.add_argument("--format", choices=["text", "dot", "json"], default="text", help="a table of calls, Graphviz DOT, or JSON")
     model_options(g)
     g.set_defaults(handler=("model_commands", "cmd_graph"))
 
@@ -63,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     how = se.add_mutually_exclusive_group(required=True)
     how.add_argument("--grid", action="store_true", help="every combination of the params")
     how.add_argument("--sample", type=int, metavar="N", help="N random draws")
-    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--seed", type=int, default=0, help="the seed of --sample's draws (the same seed, the same draws)")
     se.add_argument("--set", action="append", metavar="NAME=VALUE", help="fix a param (repeatable)")
     se.add_argument("-o", "--output", required=True, help="folder for the variants and the index")
-    se.add_argument("--validate", choices=["full", "config", "none"], default="config")
+    se.add_argument("--validate", choices=["full", "config", "none"], default="config",
+                    help="config (default): checks without a reload; full: also save and reload each; none: no checks")
     se.add_argument("--force", action="store_true", help="write over an earlier search in the folder")
     se.add_argument("--jobs", type=int, default=1, metavar="N", help="build and save the variants in N worker processes")
     se.add_argument(
@@ -78,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     df = sub.add_parser("diff", help="compare two models layer by layer")
     df.add_argument("old")
     df.add_argument("new")
-    df.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    df.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="text, a markdown table (pull requests), or JSON")
     model_options(df)
     df.set_defaults(handler=("model_commands", "cmd_diff"))
 
@@ -93,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="rewrite a built-in model with a bundled rule file")
     d.add_argument("--out-dir", help="where to write the result (default: a new temporary folder)")
-    d.add_argument("--json", action="store_true")
+    d.add_argument("--json", action="store_true", help="print the report as JSON")
     d.set_defaults(handler=("demo", "cmd_demo"))
     return p
 
