@@ -26,6 +26,7 @@ __all__ = [
     "model_calls",
     "node_input_sources",
     "reset_compiled_functions",
+    "run_graph",
     "sequential_functional",
     "set_trainable",
     "sublayers",
@@ -52,6 +53,14 @@ def model_calls(model: Functional) -> Iterator[tuple[Any, int, Any]]:
         for index, node in enumerate(op._inbound_nodes):
             if make_node_key(op, index) in own:
                 yield op, index, node
+
+
+def run_graph(model: Functional, inputs: Any, operation_fn: Any, call_fn: Any) -> Any:
+    """`model`'s graph run on `inputs` (as its `call` takes them), each operation
+    replaced by `operation_fn(op)` and called through `call_fn(op, *args, **kwargs)`:
+    the model's layers called inline, in the caller's graph."""
+    flat = model._standardize_inputs(inputs)
+    return model._run_through_graph(flat, operation_fn=operation_fn, call_fn=call_fn)
 
 
 def node_input_sources(node: Any) -> list[tuple[Any, int, int, Any]]:

@@ -193,6 +193,8 @@ def _run(
                 moved = transfer(view, plan, built)
             new_model, kept, summary = built.model, moved.kept, moved.summary
             notes += built.notes
+            if built.inlined:  # each change is read back where its layer now sits
+                suite.changes = [c.model_copy(update={"layer": built.located(c.layer)}) for c in changes]
         else:
             with clock.stage("inplace"):
                 inplace_notes, undo = apply_inplace(view, plan)

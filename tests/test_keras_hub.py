@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,31 @@ def test_a_backbone_whose_layers_do_not_rebuild_is_a_rewrite_error_naming_the_la
     vit = keras_hub.models.ViTBackbone(image_shape=(16, 16, 3), patch_size=8, num_layers=1, num_heads=2, hidden_dim=8, mlp_dim=16)
     with pytest.raises(rewrite.PlanError, match=r"cannot rebuild layer `vit_patching_and_embedding` \(ViTPatchingAndEmbedding\) from its config: ValueError: Unrecognized keyword arguments"):
         rewrite.apply(vit, "Dense.activation := relu")
+
+
+def test_gpt2_causal_lm_in_clone_mode_keeps_its_tied_embedding_and_reloads(keras, tmp_path):
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=16
+    )
+    lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    twin = keras_hub.models.GPT2CausalLM.from_config(lm.get_config())
+    twin.set_weights(lm.get_weights())
+    rng = np.random.default_rng(1)
+    x = {"token_ids": rng.integers(0, 50, (2, 8)).astype("int32"), "padding_mask": np.ones((2, 8), "int32")}
+    result = rewrite.apply(lm, "TransformerDecoder.activation := relu", probe=x)
+    notes = " ".join(result.report.notes)
+    assert re.search(r"`gpt2_backbone(_\d+)?`: its layers are called inline", notes)
+    assert "the model was a GPT2CausalLM; it comes back as Functional" in notes and "`generate`" in notes
+    # The reference: the twin, its feed-forward layers switched to relu by hand.
+    for i in range(2):
+        twin.backbone.get_layer(f"transformer_layer_{i}")._feedforward_intermediate_dense.activation = keras.activations.relu
+    expected = keras.ops.convert_to_numpy(twin(x))
+    result.save(tmp_path / "lm.keras")
+    reloaded = keras.saving.load_model(tmp_path / "lm.keras")
+    for model in (result.model, reloaded):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), expected, atol=1e-5)
+        assert len(model.weights) == len(lm.weights)  # the tied table is still one variable
+        assert len(model.get_layer("token_embedding")._inbound_nodes) == 2
+    np.testing.assert_array_equal(
+        reloaded.get_layer("token_embedding").embeddings.numpy(), lm.backbone.token_embedding.embeddings.numpy()
+    )

@@ -5,6 +5,8 @@ If one of these fails after a Keras upgrade, fix rewrite/_keras_private.py.
 
 from __future__ import annotations
 
+import numpy as np
+
 from rewrite import _keras_private as kp
 
 
@@ -96,3 +98,19 @@ def test_set_trainable_reaches_sublayers_of_a_layer_built_untrainable(keras):
     assert not block.inner.trainable and not any(v.trainable for v in block.weights)
     kp.set_trainable(block, True)
     assert all(v.trainable for v in block.weights)
+
+
+def test_run_graph_calls_a_models_layers_in_the_callers_graph(keras):
+    a, b = keras.Input((2,), name="a"), keras.Input((2,), name="b")
+    inner = keras.Model({"a": a, "b": b}, keras.layers.Subtract(name="sub")([a, b]))
+    x, y = keras.Input((2,), name="x"), keras.Input((2,), name="y")
+    calls = []
+
+    def call(op, *args, **kwargs):
+        calls.append(op.name)
+        return op(*args, **kwargs)
+
+    out = kp.run_graph(inner, {"b": y, "a": x}, lambda op: op, call)
+    outer = keras.Model([x, y], out)
+    assert calls == ["sub"] and [layer.name for layer in outer.layers] == ["x", "y", "sub"]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(outer([np.ones((1, 2)), np.zeros((1, 2))])), np.ones((1, 2)))

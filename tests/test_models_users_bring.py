@@ -134,3 +134,42 @@ def test_delete_inside_a_sequential_called_twice(keras):
 
     x2 = X * 2
     np.testing.assert_allclose(keras.ops.convert_to_numpy(result.model([X, x2])), twice(X) + twice(x2), atol=1e-5)
+
+
+def _tied(keras, clash: bool = False):
+    """A head that calls an embedding its nested encoder also calls (a tied weight)."""
+    embedding = keras.layers.Embedding(10, 4, name="embedding")
+    ids = keras.Input((3,), dtype="int32", name="ids")
+    encoder = keras.Model(ids, keras.layers.Dense(4, name="mix")(embedding(ids)), name="encoder")
+    outer_ids = keras.Input((3,), dtype="int32", name="ids")
+    total = keras.layers.Add(name="mix" if clash else "total")([encoder(outer_ids), embedding(outer_ids)])
+    return keras.Model(outer_ids, total, name="tied")
+
+
+def test_a_nested_model_sharing_a_layer_with_its_caller_is_called_inline_and_reloads(keras, tmp_path):
+    model = _tied(keras)
+    ids = np.array([[1, 2, 3], [4, 5, 9]], "int32")
+    result = rewrite.apply(model, "Dense.activation := relu", probe=ids)
+    assert result.report.passed
+    assert any("`encoder`: its layers are called inline" in n for n in result.report.notes)
+    assert [c.layer for c in result.report.changes] == ["encoder/mix"]
+    (checked,) = [c for c in result.report.validation if c.kind == "changes-in-effect"]
+    assert checked.status == "passed" and checked.detail.startswith("1 field change")
+    # The reference, in numpy: relu(E[ids] W + b) + E[ids], with the original's weights.
+    table = model.get_layer("encoder").get_layer("embedding").embeddings.numpy()
+    kernel, bias = (v.numpy() for v in model.get_layer("encoder").get_layer("mix").weights)
+    expected = np.maximum(table[ids] @ kernel + bias, 0) + table[ids]
+    result.save(tmp_path / "tied.keras")
+    reloaded = keras.saving.load_model(tmp_path / "tied.keras")
+    for built in (result.model, reloaded):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(built(ids)), expected, atol=1e-6)
+        assert len(built.weights) == 3  # one embedding table, read by both calls
+        assert len(built.get_layer("embedding")._inbound_nodes) == 2
+    np.testing.assert_array_equal(reloaded.get_layer("embedding").embeddings.numpy(), table)
+
+
+def test_an_inlined_model_refuses_changes_to_itself_and_name_clashes(keras):
+    with pytest.raises(rewrite.PlanError, match=r"`encoder` is a nested model that shares a layer .* Select the layers inside it"):
+        rewrite.apply(_tied(keras), '*[name = "encoder"].trainable := false')
+    with pytest.raises(rewrite.PlanError, match=r"two different layers are named `mix`"):
+        rewrite.apply(_tied(keras, clash=True), "Dense.activation := relu")

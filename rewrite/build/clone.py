@@ -26,6 +26,7 @@ import keras
 from rewrite import _keras_private as keras_private
 from rewrite.planner.plan import Plan
 from rewrite.build.explain import given_up, rebuild_failure
+from rewrite.build.inline import inlined_note, plan_inlining, relocate
 from rewrite.errors import PlanError, RewriteError, root_cause
 from rewrite.graphview.view import GraphView, LayerInfo
 
@@ -40,6 +41,21 @@ class Materialized:
     prefilled: dict[int, Any] = field(default_factory=dict)
     """id(new variable) -> the original variable it was created from."""
     notes: list[str] = field(default_factory=list)
+    inlined: list[str] = field(default_factory=list)
+    """Paths of nested models whose layers the result calls inline (see build/inline.py)."""
+
+    def located(self, path: str) -> str:
+        """Where the layer at `path` in the original sits in the built model."""
+        return relocate(path, self.inlined) if self.inlined else path
+
+
+class _Inline:
+    """What the clone function returns for a nested model to call inline: the call
+    function runs that model's layers in the graph around it."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.name = model.name
 
 
 def owned_value(old: Any) -> Any:
@@ -133,6 +149,16 @@ class _CloneBuilder:
         """id(object handed to the call function) -> path of the model layer it stands for."""
         self.hooked: list[Any] = []
         self.result = Materialized(model=None)
+        self.inline = plan_inlining(view.model, lambda m: self.paths.get(id(m)))
+        for path in self.inline.values():
+            if self.plan.overrides(path):
+                raise PlanError(
+                    f"`{path}` is a nested model that shares a layer with the graph around it, so the rewritten model "
+                    "calls its layers inline (a .keras file keeps a layer shared only within one graph) and it has "
+                    f"no layer of its own to change ({self.plan.cause(path, view)}). Select the layers inside it, "
+                    "or rewrite in mode='inplace'"
+                )
+        self.result.inlined = list(self.inline.values())
 
     # -------------------------------------------------------------- layers
 
@@ -185,7 +211,9 @@ class _CloneBuilder:
             return new
         path = self.paths.get(id(layer))
         edit = self.plan.edits.get(path) if path else None
-        if isinstance(layer, keras.Model):
+        if id(layer) in self.inline:
+            new = _Inline(layer)
+        elif isinstance(layer, keras.Model):
             new = self.clone_model(layer)
             self._restore_model_flags(path, layer, new)
         elif edit is not None and (edit.remove or edit.replacement):
@@ -203,7 +231,7 @@ class _CloneBuilder:
             new = self.rebuild(layer, path)
             if path:
                 self.result.pairs[path] = (layer, new)
-        if path and isinstance(layer, keras.Model):
+        if path and isinstance(layer, keras.Model) and not isinstance(new, _Inline):
             self.result.pairs[path] = (layer, new)
         self.memo[id(layer)] = new
         if path:
@@ -225,6 +253,9 @@ class _CloneBuilder:
         return x
 
     def call_layer(self, new: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(new, _Inline):
+            inputs = args[0] if args else kwargs.pop("inputs")
+            return keras_private.run_graph(new.model, inputs, self.clone_layer, self.call_layer)
         path = self.origin.get(id(new))
         edit = self.plan.edits.get(path) if path else None
         if edit is None or not (edit.remove or edit.replacement or edit.before or edit.after):
@@ -318,6 +349,8 @@ def materialize(view: GraphView, plan: Plan, prefill: bool = True) -> Materializ
     result = builder.result
     result.model = model
     result.notes += _trainable_after_build(plan, result)
+    if builder.inline:
+        result.notes.append(inlined_note(builder.inline))
     if type(model) is not type(view.model):
         result.notes.append(given_up(view.model, model))
     return result
