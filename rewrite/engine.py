@@ -163,7 +163,8 @@ def _run(
             "read when the layer runs); or build the model functionally"
         )
     if plan.problems:
-        raise MatchError("the rules did not match as required:\n" + "\n".join(str(p) for p in plan.problems), diagnostics=plan.problems)
+        problems = ruleset.sourced(plan.problems)
+        raise MatchError("the rules did not match as required:\n" + "\n".join(str(p) for p in problems), diagnostics=problems)
     if mode == "inplace" and (plan.structural or plan.added):
         raise InplaceError(
             "in-place mode only sets fields of existing layers; `delete`, `insert`, `replace` and `wrap` "

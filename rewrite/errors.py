@@ -20,11 +20,15 @@ class Diagnostic:
     message: str
     severity: Literal["error", "warning"] = "error"
     code: str = "check"
+    source: str = ""
+    """The text of the line it points at (shown with a caret under the column)."""
 
     def __str__(self) -> str:
+        """`path:line:col: error[code]: message`, then the line and a caret under the column."""
         if self.line <= 0:  # about the file, or about values given to it (no place in the text)
-            return f"{self.file}: {self.severity}: {self.message}"
-        return f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message}"
+            return f"{self.file}: {self.severity}[{self.code}]: {self.message}"
+        head = f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}]: {self.message}"
+        return f"{head}\n{caret(self.source, self.column)}" if self.source else head
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -34,7 +38,14 @@ class Diagnostic:
             "severity": self.severity,
             "code": self.code,
             "message": self.message,
+            "source": self.source,
         }
+
+
+def caret(text: str, column: int) -> str:
+    """A source line, indented, with `^` under `column` (1-based; tabs count as one)."""
+    text = text.expandtabs(1)
+    return f"    {text}\n    {' ' * max(column - 1, 0)}^"
 
 
 class RuleSyntaxError(RewriteError):
@@ -47,11 +58,12 @@ class RuleSyntaxError(RewriteError):
         self.context = context
         self.label = label
         self.message = message
-        super().__init__(f"{file}:{line}:{column}: {message}\n{context}")
+        super().__init__(f"{file}:{line}:{column}: error[syntax]: {message}\n{context}".rstrip("\n"))
 
     @property
     def diagnostic(self) -> Diagnostic:
-        return Diagnostic(self.file, self.line, self.column, self.message, code="syntax")
+        source = self.context.split("\n")[0][4:] if self.context else ""
+        return Diagnostic(self.file, self.line, self.column, self.message, code="syntax", source=source)
 
 
 class RuleCheckError(RewriteError):
@@ -113,6 +125,11 @@ class ValidationFailure(RewriteError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class UsageError(RewriteError, ValueError):
+    """A command-line option or argument whose value cannot be used (`--jobs 0`, an
+    unknown `--set` name, a data file that is not there). The CLI exits with 2."""
 
 
 class ModelLoadError(RewriteError):

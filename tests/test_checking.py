@@ -22,10 +22,10 @@ def errors_of(text: str) -> list[str]:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("Desne.units := 3", "c.rw:1:1: error: unknown layer class `Desne`; did you mean `Dense`?"),
+        ("Desne.units := 3", "c.rw:1:1: error[unknown-class]: unknown layer class `Desne`; did you mean `Dense`?"),
         ("Dense.unit := 3", "`Dense` has no field `unit`; did you mean `units`?"),
         ("Dense.flavour := 3", "`Dense` has no field `flavour`; its fields: activation"),
-        ('Dense.units := "abc"', "c.rw:1:16: error: `units := 'abc'`: expected a whole number greater than 0"),
+        ('Dense.units := "abc"', "c.rw:1:16: error[bad-value]: `units := 'abc'`: expected a whole number greater than 0"),
         ("Dense.units := 0", "expected a whole number greater than 0"),
         ("Dense.activation := tanhh", "unknown activation `tanhh`; did you mean `tanh`?"),
         ("Dense.activation := 3", "expected an activation name"),
@@ -40,7 +40,7 @@ def errors_of(text: str) -> list[str]:
         ("LeakyReLU.activation := tanh", "`LeakyReLU` is a nonlinearity of its own"),
         ("PReLU.activation := gelu", "write `replace PReLU with Activation(gelu)`"),
         ("Softmax.activation := gelu", "write `replace Softmax with Activation(gelu)`"),
-        ("Dense[nam = 3].units := 2", "c.rw:1:7: error: `Dense` has no field `nam`; did you mean `name`?"),
+        ("Dense[nam = 3].units := 2", "c.rw:1:7: error[unknown-field]: `Dense` has no field `nam`; did you mean `name`?"),
         ("Dense.path := x", "`path` is read-only"),
         ("*.colour := 3", "no Keras layer has a field `colour`"),
         ("param act = relu in [gelu, tanh]\nDense.activation := $act", "default 'relu' is not one of its choices"),
@@ -82,7 +82,7 @@ def test_use_resolution_and_cycles(tmp_path):
     with pytest.raises(RuleCheckError, match=r"`use` cycle: .*a\.rw -> .*b\.rw -> .*a\.rw"):
         rewrite.load(tmp_path / "a.rw")
     (tmp_path / "c.rw").write_text('\n use "missing.rw"\n')
-    with pytest.raises(RuleCheckError, match=r"c\.rw:2:2: error: `use \"missing.rw\"`: no such file"):
+    with pytest.raises(RuleCheckError, match=r"c\.rw:2:2: error\[use-missing\]: `use \"missing.rw\"`: no such file"):
         rewrite.load(tmp_path / "c.rw")
 
 
@@ -90,7 +90,7 @@ def test_unknown_param_override_is_an_error():
     rs = rewrite.from_text("param act = relu\nDense.activation := $act")
     with pytest.raises(RuleCheckError) as err:
         rs.resolve_params({"ac": "gelu"})
-    assert str(err.value.diagnostics[0]) == "parameter values: error: unknown parameter `ac` (declared: act); only a declared `param` takes a value"
+    assert str(err.value.diagnostics[0]) == "parameter values: error[unknown-param]: unknown parameter `ac` (declared: act); only a declared `param` takes a value"
 
 
 def test_param_values_given_must_lie_in_the_declared_space():
@@ -109,7 +109,7 @@ def test_param_values_given_must_lie_in_the_declared_space():
         with pytest.raises(RuleCheckError) as err:
             rs.resolve_params(given)
         text = str(err.value.diagnostics[0])
-        assert text.startswith(f"{where}: error: param `{next(iter(given))}`: the value given") and why in text, text
+        assert text.startswith(f"{where}: error[param-outside-space]: param `{next(iter(given))}`: the value given") and why in text, text
         assert "widen the space where the param is declared" in text
 
 
@@ -125,10 +125,10 @@ def test_check_command_reports_everything_and_fails(tmp_path):
     broken = tmp_path / "broken.rw"
     broken.write_text("Dense.activation = tanh\n")
     out = _run("check", str(good), str(bad), str(broken))
-    assert out.returncode == 1
-    assert f"{bad}:1:1: error: unknown layer class `Desne`" in out.stdout
-    assert f"{bad}:2:16: error:" in out.stdout
-    assert f"{broken}:1:18: error: `=` instead of `:=`" in out.stdout
+    assert out.returncode == 3
+    assert f"{bad}:1:1: error[unknown-class]: unknown layer class `Desne`; did you mean `Dense`?\n    Desne.units := 3\n    ^\n" in out.stdout
+    assert f"{bad}:2:16: error[bad-value]:" in out.stdout
+    assert f"{broken}:1:18: error[syntax]: `=` instead of `:=`" in out.stdout
     assert "3 file(s) checked: 3 error(s)" in out.stdout
     ok = _run("check", str(good))
     assert ok.returncode == 0, ok.stdout + ok.stderr

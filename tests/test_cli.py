@@ -64,7 +64,7 @@ def test_failed_validation_writes_nothing(saved, tmp_path, capsys):
     rules.write_text("rule r {\n Dense.activation := tanh\n expect outputs equal\n}\n")
     out = tmp_path / "new.keras"
     out.write_text("previous")
-    assert main(["apply", str(saved), str(rules), "-o", str(out)]) == 1
+    assert main(["apply", str(saved), str(rules), "-o", str(out)]) == 2
     assert "exists; pass --force to replace it" in capsys.readouterr().err
     assert main(["apply", str(saved), str(rules), "-o", str(out), "--force"]) == 1
     assert "validation failed: expect outputs equal" in capsys.readouterr().err
@@ -73,7 +73,7 @@ def test_failed_validation_writes_nothing(saved, tmp_path, capsys):
 
 
 def test_apply_refuses_to_overwrite_input(saved, rules, capsys):
-    assert main(["apply", str(saved), str(rules), "-o", str(saved)]) == 1
+    assert main(["apply", str(saved), str(rules), "-o", str(saved)]) == 2
     assert "never overwrites its input" in capsys.readouterr().err
 
 
@@ -87,10 +87,10 @@ def test_module_callable_models_inplace_and_strict(rules, tmp_path, capsys, monk
     nothing.write_text("Conv3D.filters := 3\n")
     assert main(["apply", "tests.models_for_cli:small_cnn", str(nothing), "-o", str(out), "--strict", "--force"]) == 1
     assert "--strict" in capsys.readouterr().err
-    assert main(["plan", "tests.models_for_cli:not_a_model", str(nothing)]) == 1
-    assert main(["plan", "tests.models_for_cli:missing", str(nothing)]) == 1
+    assert main(["plan", "tests.models_for_cli:not_a_model", str(nothing)]) == 4
+    assert main(["plan", "tests.models_for_cli:missing", str(nothing)]) == 4
     assert "not a callable" in capsys.readouterr().err
-    assert main(["plan", "nope.keras", str(nothing)]) == 1
+    assert main(["plan", "nope.keras", str(nothing)]) == 4
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -101,11 +101,13 @@ def test_plan_shows_changes_and_near_misses(saved, rules, capsys):
     assert "fc_out     class Dense ok, name is fc_out, wanted ~ \"fc?\"" in text
 
 
-def test_rule_errors_exit_1_with_location(saved, tmp_path, capsys):
+def test_rule_errors_exit_3_with_location_and_caret(saved, tmp_path, capsys):
     bad = tmp_path / "bad.rw"
     bad.write_text("Dense.activation := tanhh\n")
-    assert main(["plan", str(saved), str(bad)]) == 1
-    assert f"{bad}:1:21: error: `activation := 'tanhh'`: unknown activation" in capsys.readouterr().err
+    assert main(["plan", str(saved), str(bad)]) == 3
+    err = capsys.readouterr().err
+    assert f"{bad}:1:21: error[bad-value]: `activation := 'tanhh'`: unknown activation" in err
+    assert "\n    Dense.activation := tanhh\n                        ^\n" in err
 
 
 def test_graph_formats(saved, capsys):
@@ -179,12 +181,15 @@ def test_provenance_is_saved_and_plain_load_still_works(saved, rules, tmp_path, 
     capsys.readouterr()
     loaded = keras.models.load_model(out)  # a plain load ignores the record
     assert loaded.get_layer("fc1").activation.__name__ == "gelu"
-    assert main(["show-provenance", str(out)]) == 0
+    assert main(["show-provenance", str(out), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
+    assert data["status"] == "ok" and data["command"] == "show-provenance"
     assert data["rules"] == ["head"] and data["params"] == {"act": "gelu"}
     assert data["rule_files"][0]["file"].endswith("head.rw") and len(data["rule_files"][0]["sha256"]) == 64
     assert data["changed_layers"] == ["fc1", "fc2"]
-    assert main(["show-provenance", str(saved)]) == 1
+    assert main(["show-provenance", str(out)]) == 0
+    assert "rule files: head.rw" in capsys.readouterr().out
+    assert main(["show-provenance", str(saved)]) == 4
 
 
 def test_diff_text_markdown_json(saved, tmp_path, capsys, keras):
@@ -259,11 +264,11 @@ def test_version_folders_and_standard_input(tmp_path, capsys, monkeypatch):
     (tmp_path / "deep").mkdir()
     (tmp_path / "deep" / "b.rw").write_text("Desne.units := 3\n")
     (tmp_path / "deep" / "notes.txt").write_text("not a rule file\n")
-    assert main(["check", str(tmp_path)]) == 1
+    assert main(["check", str(tmp_path)]) == 3
     out = capsys.readouterr().out
-    assert f"{tmp_path / 'deep' / 'b.rw'}:1:1: error: unknown layer class `Desne`" in out and "2 file(s) checked: 1 error(s)" in out
+    assert f"{tmp_path / 'deep' / 'b.rw'}:1:1: error[unknown-class]: unknown layer class `Desne`" in out and "2 file(s) checked: 1 error(s)" in out
     monkeypatch.setattr("sys.stdin", io.StringIO("Dense.activation = tanh\n"))
-    assert main(["check", "-", "--format", "json"]) == 1
+    assert main(["check", "-", "--format", "json"]) == 3
     report = json.loads(capsys.readouterr().out)
     (finding,) = report["diagnostics"]
     assert finding["file"] == "<stdin>" and finding["line"] == 1 and finding["code"] == "syntax"

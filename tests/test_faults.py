@@ -81,7 +81,7 @@ def test_search_never_writes_over_its_input(saved, tmp_path, capsys):
     assert main(["search", str(saved), str(_search_rules(tmp_path)), "--grid", "-o", str(first)]) == 0
     source = first / "variant_000.keras"
     digest = source.read_bytes()
-    assert main(["search", str(source), str(_search_rules(tmp_path)), "--grid", "-o", str(first), "--force"]) == 1
+    assert main(["search", str(source), str(_search_rules(tmp_path)), "--grid", "-o", str(first), "--force"]) == 2
     assert f"holds the input {source}" in capsys.readouterr().err
     assert source.read_bytes() == digest
 
@@ -106,7 +106,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(saved, tmp_
     rules.write_text("Dropout.rate := 0.1\n")
     (tmp_path / "a_file").write_text("x")
     target = {"folder": tmp_path, "under a file": tmp_path / "a_file" / "out.keras", "not a model": tmp_path / "out.txt"}[case]
-    assert main(["apply", str(saved), str(rules), "-o", str(target), "--force"]) == 1
+    assert main(["apply", str(saved), str(rules), "-o", str(target), "--force"]) == 2
     err = capsys.readouterr().err
     expected = {"folder": "is a folder; give a file name", "under a file": "is a file, not a folder", "not a model": "-o must end in .keras"}[case]
     assert expected in err and "Traceback" not in err
@@ -245,7 +245,7 @@ def test_a_model_file_that_is_not_a_model_is_one_clear_line(saved, tmp_path, cap
         bad.mkdir()
     else:
         bad.write_bytes(saved.read_bytes()[:200])
-    assert main(["plan", str(bad), str(rules)]) == 1
+    assert main(["plan", str(bad), str(rules)]) == 4
     err = capsys.readouterr().err.strip().splitlines()
     expected = {"empty": "is empty (0 bytes)", "folder": "is a folder, not a .keras/.h5 file", "truncated": "cannot load"}[case]
     assert len(err) == 1 and expected in err[0] and "unexpected" not in err[0]
@@ -256,7 +256,7 @@ def test_missing_side_inputs_are_one_clear_line(saved, tmp_path, capsys, option)
     rules = tmp_path / "r.rw"
     rules.write_text("Dropout.rate := 0.1\n")
     value = "no_such_module:objects" if option == "--custom-objects" else str(tmp_path / "missing.npz")
-    assert main(["apply", str(saved), str(rules), "-o", str(tmp_path / "o.keras"), option, value]) == 1
+    assert main(["apply", str(saved), str(rules), "-o", str(tmp_path / "o.keras"), option, value]) == (4 if option == "--custom-objects" else 2)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and option in err[0] and "unexpected" not in err[0]
     assert not (tmp_path / "o.keras").exists()
@@ -275,10 +275,10 @@ def test_damaged_or_huge_provenance_is_a_clear_error(saved, tmp_path, capsys):
     huge.write_bytes(saved.read_bytes())
     with zipfile.ZipFile(huge, "a", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(ENTRY, '{"x": "' + "a" * 5_000_000 + '"}')
-    assert main(["show-provenance", str(damaged)]) == 1
+    assert main(["show-provenance", str(damaged)]) == 4
     assert "record is damaged" in capsys.readouterr().err
     start = time.perf_counter()
-    assert main(["diff", str(saved), str(huge)]) == 1
+    assert main(["diff", str(saved), str(huge)]) == 4
     assert "over 1,000,000" in capsys.readouterr().err and time.perf_counter() - start < 30
 
 
@@ -329,12 +329,12 @@ def test_a_broken_test_file_is_one_failure_and_the_others_run(tmp_path, capsys):
 def test_a_search_into_a_file_and_a_picture_into_a_missing_folder_are_refused_first(saved, tmp_path, capsys):
     target = tmp_path / "taken"
     target.write_text("not a folder")
-    assert main(["search", str(saved), str(_search_rules(tmp_path)), "--grid", "-o", str(target)]) == 1
+    assert main(["search", str(saved), str(_search_rules(tmp_path)), "--grid", "-o", str(target)]) == 2
     assert "is a file; give a folder" in capsys.readouterr().err
     rules = tmp_path / "r.rw"
     rules.write_text("Dropout.rate := 0.1\n")
     out = tmp_path / "out.keras"
-    assert main(["apply", str(saved), str(rules), "-o", str(out), "--picture", str(tmp_path / "no" / "plan.svg")]) == 1
+    assert main(["apply", str(saved), str(rules), "-o", str(out), "--picture", str(tmp_path / "no" / "plan.svg")]) == 2
     assert "the folder" in capsys.readouterr().err and not out.exists()  # refused before the model was written
 
 
@@ -343,7 +343,7 @@ def test_check_json_stays_json_with_a_file_that_is_not_utf8(tmp_path, capsys):
     bad.write_bytes(b"Dense.units := 3 # \xff\n")
     good = tmp_path / "good.rw"
     good.write_text("Dense.units := 3\n")
-    assert main(["check", str(bad), str(good), "--format", "json"]) == 1
+    assert main(["check", str(bad), str(good), "--format", "json"]) == 3
     report = json.loads(capsys.readouterr().out)
     assert report["errors"] == 1 and [d["code"] for d in report["diagnostics"]] == ["not-utf8"]
 

@@ -109,7 +109,7 @@ def test_custom_fields_take_rules_once_the_model_is_given(scaled, rule, keras):
 
 
 def test_rules_can_be_a_library_name_or_a_path(head_model, tmp_path):
-    with pytest.raises(rewrite.MatchError, match="fold-bn.rw:6:5: error: rule `fold-bn` expects matches >= 2"):
+    with pytest.raises(rewrite.MatchError, match=r"keras-rewrite:std/fold-bn.rw:6:5: error\[expect-matches\]: rule `fold-bn` expects matches >= 2"):
         rewrite.apply(head_model, "keras-rewrite:std/fold-bn.rw")  # loaded: the head has no Conv + BN chain
     with pytest.raises(rewrite.RuleCheckError, match="cannot read rule file .*missing.rw"):
         rewrite.apply(head_model, str(tmp_path / "missing.rw"))

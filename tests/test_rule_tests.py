@@ -66,5 +66,5 @@ def test_breaking_the_model_names_the_expectation(repo, capsys):
 
 
 def test_no_tests_found_is_a_failure(tmp_path, capsys):
-    assert main(["test", str(tmp_path)]) == 1
-    assert "no rule tests found" in capsys.readouterr().out
+    assert main(["test", str(tmp_path)]) == 2
+    assert "no rule tests found" in capsys.readouterr().err

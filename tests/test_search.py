@@ -150,10 +150,10 @@ def test_search_in_worker_processes_writes_what_one_process_writes(tmp_path, cap
     err = capsys.readouterr().err
     assert "variant 1 {'width': 48}" in err and "using weights=reinit" in err
     assert not (tmp_path / "bad" / "index.json").exists()
-    assert main(["search", str(model_path), str(rules), "--grid", "-o", str(tmp_path / "z"), "--jobs", "0"]) == 1
-    assert "--jobs takes a number of worker processes, 1 or more" in capsys.readouterr().err
-    assert main(["search", str(model_path), str(rules), "--sample", "0", "-o", str(tmp_path / "z")]) == 1
-    assert "--sample takes a number of draws, 1 or more" in capsys.readouterr().err
+    assert main(["search", str(model_path), str(rules), "--grid", "-o", str(tmp_path / "z"), "--jobs", "0"]) == 2
+    assert "argument --jobs: takes a whole number, 1 or more; received '0'" in capsys.readouterr().err
+    assert main(["search", str(model_path), str(rules), "--sample", "0", "-o", str(tmp_path / "z")]) == 2
+    assert "argument --sample: takes a whole number, 1 or more; received '0'" in capsys.readouterr().err
     assert not (tmp_path / "z").exists()
 
 

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rewrite.cli.outcome import FAILED, OK, print_document
 from rewrite.lang.resources import package_path
 from rewrite.ruleset import load
 from rewrite.validation.outputs import compute
@@ -67,7 +68,7 @@ def run_demo(out_dir: str | None = None, as_json: bool = False, echo: Any = prin
     )
     summary = {"saved": target, "reloaded_max_diff": diff, "validation_passed": result.report.passed}
     if as_json:
-        echo(result.report.to_json())
+        summary["report"] = result.report.to_dict()
     else:
         echo("")
         echo(f"saved {target}; reloaded it: outputs match the rewritten model (max diff {diff:.3g})")
@@ -76,5 +77,10 @@ def run_demo(out_dir: str | None = None, as_json: bool = False, echo: Any = prin
 
 def cmd_demo(args: argparse.Namespace) -> int:
 
-    summary = run_demo(args.out_dir, as_json=args.json)
-    return 0 if summary["validation_passed"] else 1
+    as_json = args.format == "json"
+    summary = run_demo(args.out_dir, as_json=as_json, echo=(lambda _: None) if as_json else print)
+    code = OK if summary["validation_passed"] else FAILED
+    if as_json:
+        report = summary.pop("report")
+        return print_document("demo", "ok" if code == OK else "failed", code, {**report, **summary})
+    return code

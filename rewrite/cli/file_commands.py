@@ -7,12 +7,12 @@ backend, in a fraction of a second.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from rewrite.api import check
-from rewrite.errors import Diagnostic, RuleCheckError, RuleSyntaxError
+from rewrite.cli.outcome import OK, RULES, print_document
+from rewrite.errors import Diagnostic, ModelLoadError, RuleCheckError, RuleSyntaxError, UsageError
 from rewrite.io.provenance import read
 from rewrite.lang.loader import CheckedRules, rules_from_text
 
@@ -21,13 +21,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     files = _rule_files(args.files)
     diagnostics = [d for f in files for d in (_check_stdin() if f == "-" else check(f))]
     errors = [d for d in diagnostics if d.severity == "error"]
+    code = RULES if errors else OK
     if args.format == "json":
-        print(json.dumps({"files": len(files), "errors": len(errors), "diagnostics": [d.to_dict() for d in diagnostics]}, indent=2))
-    else:
-        for d in diagnostics:
-            print(d)
-        print(f"{len(files)} file(s) checked: {len(errors)} error(s), {len(diagnostics) - len(errors)} warning(s)")
-    return 1 if errors else 0
+        payload = {"files": len(files), "errors": len(errors), "warnings": len(diagnostics) - len(errors), "diagnostics": [d.to_dict() for d in diagnostics]}
+        return print_document("check", "failed" if errors else "ok", code, payload)
+    for d in diagnostics:
+        print(d)
+    print(f"{len(files)} file(s) checked: {len(errors)} error(s), {len(diagnostics) - len(errors)} warning(s)")
+    return code
 
 
 def _rule_files(given: list[str]) -> list[str]:
@@ -50,9 +51,31 @@ def _check_stdin() -> list[Diagnostic]:
 
 
 def cmd_show_provenance(args: argparse.Namespace) -> int:
+    if not Path(args.model).is_file():
+        raise ModelLoadError(f"{args.model}: no such file")
     data = read(args.model)
     if data is None:
-        print(f"{args.model}: no keras-rewrite provenance (not made by keras-rewrite, or not a .keras file)")
-        return 1
-    print(json.dumps(data, indent=2, sort_keys=True))
-    return 0
+        raise ModelLoadError(f"{args.model}: no keras-rewrite provenance (not made by keras-rewrite, or not a .keras file)")
+    if args.format == "json":
+        return print_document("show-provenance", "ok", OK, data)
+    files = ", ".join(f["file"] for f in data.get("rule_files", [])) or "(rule text)"
+    params = ", ".join(f"{k}={v!r}" for k, v in sorted(data.get("params", {}).items())) or "none"
+    print(f"{args.model}: made by keras-rewrite {data.get('version', '?')}")
+    print(f"rule files: {files}")
+    print(f"params: {params}")
+    for statement in data.get("statements", []):
+        print(f"  {statement}")
+    print(f"changed layers: {', '.join(data.get('changed_layers', [])) or 'none'}")
+    return OK
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    """A completion script for the shell, generated from the argument parser (shtab)."""
+    try:
+        import shtab
+    except ImportError:
+        raise UsageError("shell completion needs the shtab package: pip install shtab") from None
+    from rewrite.cli.main import build_parser
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return OK

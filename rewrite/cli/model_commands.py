@@ -15,6 +15,7 @@ from rewrite.cli.options import (
     params_from,
     progress_bar,
 )
+from rewrite.cli.outcome import FAILED, OK, print_document
 from rewrite.engine import dry_run
 from rewrite.errors import OutputError
 from rewrite.graphview.diff import diff_models
@@ -40,6 +41,7 @@ def _picture(args: argparse.Namespace, model: Any, report: Any, bar: Progress) -
 
 def cmd_plan(args: argparse.Namespace) -> int:
     rules = load_rules(args)
+    params = params_from(args, rules)
     if args.picture:
         picture_format(args.picture)
         check_output(args.picture, input_files(args, rules), force=True, creates_folders=False)
@@ -48,20 +50,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
         model = load_model(args.model, custom_objects_from(args.custom_objects), not args.unsafe)
 
         bar.step("planning")
-        report = dry_run(rules, model, params=params_from(args), strict=args.strict)
+        report = dry_run(rules, model, params=params, strict=args.strict)
         drew = _picture(args, model, report, bar)
-    print(report.to_json() if args.json else report.render(explain=args.explain))
-    if drew and not args.json:
+    code = FAILED if args.strict and any(not s.matches for s in report.statements) else OK
+    if args.format == "json":
+        return print_document("plan", "failed" if code else "ok", code, {**report.to_dict(), "picture": args.picture})
+    print(report.render(explain=args.explain))
+    if drew:
         print(drew)
-    return 1 if args.strict and any(not s.matches for s in report.statements) else 0
+    return code
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
     rules = load_rules(args)
+    params = params_from(args, rules)
     inputs = input_files(args, rules)
     check_output(args.output, inputs, force=args.force)
     if Path(args.output).suffix not in MODEL_SUFFIXES:
         raise OutputError(f"-o must end in .keras (or .h5); received {args.output!r}")
+    evaluate, probe = load_eval_data(args.eval), load_probe_data(args.probe)
     custom = custom_objects_from(args.custom_objects)
     if args.picture:
         picture_format(args.picture)
@@ -72,12 +79,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
         model = load_model(args.model, custom, not args.unsafe)
         result = rules.apply(
             model,
-            params=params_from(args),
+            params=params,
             mode=args.mode,
             validate=args.validate,
             strict=args.strict,
-            evaluate=load_eval_data(args.eval),
-            probe=load_probe_data(args.probe),
+            evaluate=evaluate,
+            probe=probe,
             custom_objects=custom,
             safe_mode=not args.unsafe,
             progress=bar,
@@ -85,12 +92,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
         bar.step(f"writing {args.output}")
         result.save(args.output, replace=args.force)
         drew = _picture(args, model, result.report, bar)
-    print(result.report.to_json() if args.json else result.report.render())
-    if not args.json:
-        print(f"wrote {args.output}")
-        if drew:
-            print(drew)
-    return 0
+    if args.format == "json":
+        return print_document("apply", "ok", OK, {**result.report.to_dict(), "output": args.output, "picture": args.picture})
+    print(result.report.render())
+    print(f"wrote {args.output}")
+    if drew:
+        print(drew)
+    return OK
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -100,7 +108,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if args.format == "dot":
         print(to_dot(g))
     elif args.format == "json":
-        print(json.dumps(to_json(g), indent=2, default=str))
+        return print_document("graph", "ok", OK, to_json(g))
     else:
         print(to_text(g))
     return 0
@@ -113,5 +121,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     b = load_model(args.new, custom, not args.unsafe)
     prov_a = read(args.old) if args.old.endswith(".keras") else None
     prov_b = read(args.new) if args.new.endswith(".keras") else None
-    print(render(diff_models(a, b, prov_a, prov_b), args.format))
-    return 0
+    text = render(diff_models(a, b, prov_a, prov_b), args.format)
+    if args.format == "json":
+        return print_document("diff", "ok", OK, json.loads(text))
+    print(text)
+    return OK

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rewrite.errors import ModelLoadError
+from rewrite.errors import RewriteError, RuleCheckError, UsageError
 from rewrite.lang.expressions import evaluate
 from rewrite.lang.parser import parse
 from rewrite.progress import Progress
@@ -15,21 +15,30 @@ from rewrite.ruleset import load
 
 def progress_bar(args: argparse.Namespace, label: str, total: int | None = None) -> Progress:
     """The command's progress bar: drawn on stderr at a terminal, never with --json."""
-    return Progress(label, total, enabled=False if getattr(args, "json", False) else None)
+    return Progress(label, total, enabled=False if getattr(args, "format", "text") == "json" else None)
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
     """`k=v` from --set; the value uses the rule language's literal syntax."""
 
     if "=" not in text:
-        raise ValueError(f"--set takes NAME=VALUE, e.g. --set act=gelu. Received: {text!r}")
+        raise UsageError(f"--set takes NAME=VALUE, e.g. --set act=gelu. Received: {text!r}")
     name, value = text.split("=", 1)
-    parsed = parse(f"param {name.strip()} = {value.strip()}", "--set")
+    try:
+        parsed = parse(f"param {name.strip()} = {value.strip()}", "--set")
+    except RewriteError as exc:
+        raise UsageError(f"--set {text}: not a NAME=VALUE the rule language reads ({getattr(exc, 'message', exc)})") from None
     return parsed.params[0].name, evaluate(parsed.params[0].default)
 
 
-def params_from(args: argparse.Namespace) -> dict[str, Any]:
-    return dict(parse_assignment(s) for s in args.set or [])
+def params_from(args: argparse.Namespace, rules: Any) -> dict[str, Any]:
+    """The --set values (parsed by argparse), each a declared param with a value inside its space."""
+    given = dict(args.set or [])
+    try:
+        rules.resolve_params(given)
+    except RuleCheckError as exc:
+        raise UsageError("--set: " + "; ".join(d.message for d in exc.diagnostics)) from None
+    return given
 
 
 def load_rules(args: argparse.Namespace) -> Any:
@@ -42,7 +51,7 @@ def load_eval_data(path: str | None) -> tuple[Any, Any] | None:
         return None
     data = _arrays(path, "--eval")
     if "x" not in data or "y" not in data:
-        raise ModelLoadError(f"--eval {path} must hold arrays named `x` and `y`; it has {sorted(data.files)}")
+        raise UsageError(f"--eval {path} must hold arrays named `x` and `y`; it has {sorted(data.files)}")
     return data["x"], data["y"]
 
 
@@ -54,13 +63,13 @@ def load_probe_data(path: str | None) -> Any:
     if "x" in data.files:
         return data["x"]
     if not data.files:
-        raise ModelLoadError(f"--probe {path} holds no arrays; save the inputs as `x` (np.savez(path, x=...))")
+        raise UsageError(f"--probe {path} holds no arrays; save the inputs as `x` (np.savez(path, x=...))")
     return {name: data[name] for name in data.files}
 
 
 def input_files(args: argparse.Namespace, rules: Any) -> list[Path]:
     """Every file the command reads: the model, each rule file and the files they `use`, data."""
-    found = [Path(f.path) for f in getattr(rules, "files", [])]
+    found = list(getattr(rules, "locations", {}).values())
     for name in ("model", "old", "new", "probe", "eval"):
         value = getattr(args, name, None)
         if value and Path(value).suffix:  # a file, not `module:callable`
@@ -69,12 +78,12 @@ def input_files(args: argparse.Namespace, rules: Any) -> list[Path]:
 
 
 def _arrays(path: str, option: str) -> Any:
-    """The arrays of a .npz file, or a ModelLoadError that names the option and the file."""
+    """The arrays of a .npz file, or a UsageError that names the option and the file."""
     import numpy as np  # only the commands that take data files need it
 
     if not Path(path).is_file():
-        raise ModelLoadError(f"{option} {path}: no such file")
+        raise UsageError(f"{option} {path}: no such file")
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{option} {path} is not a .npz file of arrays (np.savez(path, x=...)): {exc}") from exc
+        raise UsageError(f"{option} {path} is not a .npz file of arrays (np.savez(path, x=...)): {exc}") from exc

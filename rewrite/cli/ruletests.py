@@ -23,13 +23,15 @@ first time, refreshed with `--update`). Every failure names the expectation.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewrite.errors import RewriteError, root_cause
+from rewrite.cli.outcome import FAILED, OK, print_document
+from rewrite.errors import RewriteError, UsageError, root_cause
 from rewrite.io.loading import load_model
 from rewrite.io.saving import write_text_atomic
 from rewrite.lang import ast
@@ -184,11 +186,23 @@ def run_test(path: Path, update: bool = False) -> RuleTestOutcome:
 
         write_text_atomic(snapshot, text)
         outcome.notes.append(f"wrote {snapshot.name}")
-    elif json.loads(snapshot.read_text()) != json.loads(text):
-        outcome.failures.append(
-            f"the plan differs from the snapshot {snapshot.name}; review the change and run `keras-rewrite test --update` if it is intended"
-        )
+    else:
+        stored = snapshot.read_text()
+        if json.loads(stored) != current:
+            outcome.failures.append(
+                f"the plan differs from the snapshot {snapshot.name}; review the change and run `keras-rewrite test --update` "
+                f"if it is intended:\n{snapshot_diff(stored, text, snapshot.name)}"
+            )
     return outcome
+
+
+def snapshot_diff(stored: str, current: str, name: str) -> str:
+    """The unified diff from the stored snapshot to the plan of this run (both normalized)."""
+    def lines(text: str) -> list[str]:
+        return (json.dumps(json.loads(text), indent=1) + "\n").splitlines(keepends=True)
+
+    diff = difflib.unified_diff(lines(stored), lines(current), f"{name} (snapshot)", f"{name} (this run)")
+    return "".join(diff).rstrip("\n")
 
 
 def run(paths: list[str | Path], update: bool = False, echo: Any = print) -> list[RuleTestOutcome]:
@@ -210,8 +224,14 @@ def run(paths: list[str | Path], update: bool = False, echo: Any = print) -> lis
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    outcomes = run(args.paths, update=args.update)
+    as_json = args.format == "json"
+    outcomes = run(args.paths, update=args.update, echo=(lambda _: None) if as_json else print)
     if not outcomes:
-        print("no rule tests found (files named <rule>.test.toml)")
-        return 1
-    return 0 if all(o.passed for o in outcomes) else 1
+        raise UsageError(f"no rule tests found under {', '.join(args.paths) or '.'} (files named <rule>{SUFFIX})")
+    code = OK if all(o.passed for o in outcomes) else FAILED
+    if as_json:
+        tests = [{"name": o.name, "passed": o.passed, "failures": o.failures, "notes": o.notes} for o in outcomes]
+        passed = sum(o.passed for o in outcomes)
+        payload = {"passed": passed, "failed": len(outcomes) - passed, "tests": tests}
+        return print_document("test", "ok" if code == OK else "failed", code, payload)
+    return code

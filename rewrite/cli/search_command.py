@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rewrite.cli.options import input_files, load_rules, params_from, progress_bar
+from rewrite.cli.outcome import OK, print_document
 from rewrite.cli.search_index import VariantDuplicate, VariantWritten, save_variant, write_index
 from rewrite.cli.search_workers import write_variants_in_processes
 from rewrite.errors import OutputError
@@ -20,13 +22,9 @@ from rewrite.search import variants
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    if args.jobs < 1:
-        raise ValueError(f"--jobs takes a number of worker processes, 1 or more. Received: --jobs {args.jobs}")
     rules = load_rules(args)
-    fixed = params_from(args)
+    fixed = params_from(args, rules)
     if args.sample is not None:
-        if args.sample < 1:
-            raise ValueError(f"--sample takes a number of draws, 1 or more. Received: --sample {args.sample}")
         params_list = rules.sample(args.sample, seed=args.seed)
     else:
         params_list = rules.grid()
@@ -48,8 +46,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     built = sum(1 for o in outcomes if isinstance(o, VariantWritten))
+    if args.format == "json":
+        index = json.loads((out_dir / "index.json").read_text())
+        return print_document("search", "ok", OK, {"output": str(out_dir), "written": built, "duplicates": len(outcomes) - built, "index": index})
     print(f"{built} variant(s) written to {out_dir} ({len(outcomes) - built} duplicate(s) skipped); index.json, index.csv")
-    return 0
+    return OK
 
 
 def _commit(staging: Path, out_dir: Path, outcomes: list[VariantWritten | VariantDuplicate]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,16 @@ def record(ruleset: Any, params: dict[str, Any], report: Any) -> dict[str, Any]:
     """The provenance of one rewrite: rule files (with hashes), rule ids, params, changes."""
 
     files = []
+    locations: dict[str, Path] = getattr(ruleset, "locations", {})
+    sources: dict[str, str] = getattr(ruleset, "sources", {})
+    root = next(iter(locations.values())).parent if locations else None
     for f in ruleset.files:
-        entry: dict[str, Any] = {"file": f.path}
-        path = Path(f.path)
-        if path.is_file():
-            entry["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        entry: dict[str, Any] = {"file": _stored_name(f.path, locations.get(f.path), root)}
+        where = locations.get(f.path)
+        if where is not None and where.is_file():
+            entry["sha256"] = hashlib.sha256(where.read_bytes()).hexdigest()
+        elif f.path in sources:
+            entry["sha256"] = hashlib.sha256(sources[f.path].encode()).hexdigest()
         files.append(entry)
     return {
         "tool": "keras-rewrite",
@@ -41,6 +47,14 @@ def record(ruleset: Any, params: dict[str, Any], report: Any) -> dict[str, Any]:
         "statements": [s.source for s in report.statements],
         "changed_layers": report.changed_layers,
     }
+
+
+def _stored_name(shown: str, where: Path | None, root: Path | None) -> str:
+    """A rule file's name in a shared model file: relative to the folder of the first
+    rule file (the rule root), or the library's own name; never a home folder."""
+    if where is None or root is None or shown.startswith("keras-rewrite:"):
+        return shown
+    return os.path.relpath(where, root).replace(os.sep, "/")
 
 
 def write(archive: str | Path, data: dict[str, Any]) -> None:

@@ -7,6 +7,8 @@ to build, so the public functions return a `RuleSet` without this module knowing
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,6 +58,20 @@ class CheckedRules:
     statements: list[RuleStatement] = field(default_factory=list)
     rules: list[ast.Rule] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict, repr=False)
+    """Each file's text, by the name its diagnostics use (as the user gave the path)."""
+    locations: dict[str, Path] = field(default_factory=dict, repr=False)
+    """Each rule file on disk, by that name."""
+
+    def sourced(self, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+        """`diagnostics`, each with the text of the line it points at (for the caret)."""
+        out = []
+        for d in diagnostics:
+            lines = self.sources.get(d.file, "").splitlines()
+            if not d.source and 1 <= d.line <= len(lines):
+                d = dataclasses.replace(d, source=lines[d.line - 1])
+            out.append(d)
+        return out
 
     @property
     def warnings(self) -> list[Diagnostic]:
@@ -78,20 +94,20 @@ class CheckedRules:
             if name not in self.params:
                 known = ", ".join(sorted(self.params)) or "none are declared"
                 raise RuleCheckError(
-                    [Diagnostic("parameter values", 0, 0, f"unknown parameter `{name}` (declared: {known}); only a declared `param` takes a value")]
+                    [Diagnostic("parameter values", 0, 0, f"unknown parameter `{name}` (declared: {known}); only a declared `param` takes a value", code="unknown-param")]
                 )
             p = self.params[name]
             outside = outside_space(p, value)
             if outside:
                 raise RuleCheckError(
-                    [
+                    self.sourced([
                         Diagnostic(
                             p.file, p.line, p.column,
                             f"param `{name}`: the value given, {value!r}, {outside}; give a value inside the space, "
                             "or widen the space where the param is declared",
                             code="param-outside-space",
                         )
-                    ]
+                    ])
                 )
             values[name] = value
         return values
@@ -132,42 +148,49 @@ class _Loader:
             )
         return None
 
-    def load_file(self, path: Path, chain: tuple[Path, ...] = ()) -> None:
-        where = str(chain[-1]) if chain else str(path)
+    def load_file(self, path: Path, shown: str, chain: tuple[tuple[Path, str], ...] = ()) -> None:
+        """Load `path`, named `shown` in messages (the path as written: relative stays relative)."""
+        where = chain[-1][1] if chain else shown
         try:
             given, path = path, path.resolve(strict=False)
         except (OSError, RuntimeError) as exc:  # a symlink loop
-            raise RuleCheckError([Diagnostic(where, 0, 0, f"cannot follow {path}: {exc}", code="use-missing")]) from None
+            raise RuleCheckError([Diagnostic(where, 0, 0, f"cannot follow {shown}: {exc}", code="use-missing")]) from None
         if path.suffix != ".rw" and given.suffix == ".rw":
             # A `.rw` name that links elsewhere: the target is never parsed, so its text is never shown.
-            raise RuleCheckError([Diagnostic(where, 0, 0, f"{given} links to {path}, which is not a rule file (.rw); nothing of it was read", code="not-a-rule-file")])
+            raise RuleCheckError([Diagnostic(where, 0, 0, f"{shown} links to {path}, which is not a rule file (.rw); nothing of it was read", code="not-a-rule-file")])
         if len(chain) >= MAX_USE_DEPTH:
-            raise RuleCheckError([Diagnostic(where, 0, 0, f"`use` goes more than {MAX_USE_DEPTH} files deep at {path}; join the rule files into fewer", code="use-depth")])
-        if path in chain:
-            cycle = " -> ".join(str(p) for p in (*chain, path))
-            raise RuleCheckError([Diagnostic(str(chain[-1]), 0, 0, f"`use` cycle: {cycle}; remove one of these `use` lines", code="use-cycle")])
+            raise RuleCheckError([Diagnostic(where, 0, 0, f"`use` goes more than {MAX_USE_DEPTH} files deep at {shown}; join the rule files into fewer", code="use-depth")])
+        if path in (p for p, _ in chain):
+            cycle = " -> ".join(n for _, n in (*chain, (path, shown)))
+            raise RuleCheckError([Diagnostic(where, 0, 0, f"`use` cycle: {cycle}; remove one of these `use` lines", code="use-cycle")])
         if path in self.loaded:
             return
         try:
             text = path.read_bytes().decode("utf-8-sig")  # UTF-8, with or without a byte order mark
         except OSError as exc:
-            raise RuleCheckError([Diagnostic(where, 0, 0, f"cannot read rule file {path}: {exc.strerror}", code="use-missing")]) from None
+            raise RuleCheckError([Diagnostic(where, 0, 0, f"cannot read rule file {shown}: {exc.strerror}", code="use-missing")]) from None
         except UnicodeDecodeError as exc:
             line = path.read_bytes()[: exc.start].count(b"\n") + 1
             raise RuleCheckError(
-                [Diagnostic(str(path), line, 1, f"not UTF-8 text (byte {exc.start}); rule files are UTF-8: save it as UTF-8", code="not-utf8")]
+                [Diagnostic(shown, line, 1, f"not UTF-8 text (byte {exc.start}); rule files are UTF-8: save it as UTF-8", code="not-utf8")]
             ) from None
-        parsed = parse(text, str(path))
+        self.ruleset.sources[shown] = text
+        self.ruleset.locations[shown] = path
+        parsed = parse(text, shown)
         if not chain:
             self.roots.append(path.parent)
         for use in parsed.uses:
             target = resolve_use(use.path, path.parent)
             problem = self.refusal(use.path, target)
             if problem:
-                raise RuleCheckError([Diagnostic(str(path), use.line, use.column, problem, code="use-refused")])
+                raise RuleCheckError(self.ruleset.sourced([Diagnostic(shown, use.line, use.column, problem, code="use-refused")]))
             if not target.exists():
-                raise RuleCheckError([Diagnostic(str(path), use.line, use.column, f'`use "{use.path}"`: no such file {target}; paths are relative to this file', code="use-missing")])
-            self.load_file(target, (*chain, path))
+                raise RuleCheckError(
+                    self.ruleset.sourced(
+                        [Diagnostic(shown, use.line, use.column, f'`use "{use.path}"`: no such file {target}; paths are relative to this file', code="use-missing")]
+                    )
+                )
+            self.load_file(target, shown_use(use.path, shown), (*chain, (path, shown)))
         self.loaded.add(path)
         self.add(parsed)
 
@@ -199,6 +222,7 @@ class _Loader:
             checker.check_statement(cs.statement)
         rs.diagnostics.extend(checker.found)
         rs.diagnostics.extend(_unused_params(rs))
+        rs.diagnostics = rs.sourced(rs.diagnostics)
         return rs
 
 
@@ -217,6 +241,16 @@ def resolve_use(target: str, base: Path) -> Path:
     if target.startswith(LIBRARY_PREFIX):
         return library_root() / target[len(LIBRARY_PREFIX) :]
     return base / target
+
+
+def shown_use(target: str, including: str) -> str:
+    """How messages name the file a `use` line points at: the library's own name, or
+    the path joined to the including file's as written (relative stays relative)."""
+    if target.startswith(LIBRARY_PREFIX):
+        return target
+    if including.startswith(LIBRARY_PREFIX):
+        return LIBRARY_PREFIX + os.path.normpath(os.path.join(os.path.dirname(including[len(LIBRARY_PREFIX) :]), target)).replace(os.sep, "/")
+    return os.path.normpath(os.path.join(os.path.dirname(including), target))
 
 
 def _unused_params(rs: CheckedRules) -> list[Diagnostic]:
@@ -241,7 +275,7 @@ def collect_rules(kind: type[Rules], *paths: str | Path) -> Rules:
     loader = _Loader(kind)
     with paused_collection():
         for p in paths:
-            loader.load_file(resolve_use(str(p), Path.cwd()) if str(p).startswith(LIBRARY_PREFIX) else Path(p))
+            loader.load_file(resolve_use(str(p), Path.cwd()) if str(p).startswith(LIBRARY_PREFIX) else Path(p), str(p))
         rules: Rules = loader.finish()
         return rules
 
@@ -250,6 +284,7 @@ def rules_from_text(kind: type[Rules], text: str, file: str = "<string>") -> Rul
     """Rule text (no `use` of files) loaded into a `kind`; raises on any error."""
     loader = _Loader(kind)
     with paused_collection():
+        loader.ruleset.sources[file] = text
         parsed = parse(text, file)
         if parsed.uses:
             use = parsed.uses[0]

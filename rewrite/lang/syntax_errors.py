@@ -9,14 +9,14 @@ from lark.exceptions import (
     UnexpectedToken,
 )
 
+from rewrite.errors import caret
 from rewrite.lang.grammar import normalized, parser
 
 
 def context_lines(lines: list[str], line: int, column: int) -> str:
     if not 1 <= line <= len(lines):
         return ""
-    text = lines[line - 1].expandtabs(1)
-    return f"    {text}\n    {' ' * (column - 1)}^"
+    return caret(lines[line - 1], column)
 
 
 # Common mistakes: a friendly label, what to do, and example inputs that make Lark

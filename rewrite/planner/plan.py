@@ -161,8 +161,10 @@ class Plan:
 
 def plan_error(at: ast.AnyStatement, message: str) -> PlanError:
     """A PlanError about statement `at`: its Diagnostic carries the place, the text leads with it."""
-    diagnostic = Diagnostic(at.file, at.line, at.column, message, code="plan")
-    return PlanError(f"{at.file}:{at.line}:{at.column}: {message}", diagnostic=diagnostic)
+    text = getattr(at, "source", "") or ""
+    source = " " * (at.column - 1) + text.splitlines()[0] if text else ""
+    diagnostic = Diagnostic(at.file, at.line, at.column, message, code="plan", source=source)
+    return PlanError(str(diagnostic), diagnostic=diagnostic)
 
 
 class StatementOutcome:

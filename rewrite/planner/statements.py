@@ -136,5 +136,5 @@ def check_against_model(ruleset: CheckedRules, view: GraphView) -> set[tuple[str
                     extra = f"; did you mean `{hint}`?" if hint else f"; the model's classes: {', '.join(sorted({i.class_name for i in view.layers.values()}))}"
                     found.append(Diagnostic(cs.statement.file, sel.line, sel.column, f"no layer of class `{name}` in the model{extra}", code="unknown-class"))
     if found:
-        raise RuleCheckError(found)
+        raise RuleCheckError(ruleset.sourced(found))
     return settled

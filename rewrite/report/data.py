@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer, model_validator
 
 
 def jsonable(value: Any) -> Any:
@@ -178,10 +178,19 @@ class ReportData(Frozen):
     def _ser_params(self, v: dict[str, Any]) -> Any:
         return jsonable(v)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def passed(self) -> bool:
-        """True when no validation check failed."""
+        """True when no validation check failed (in the JSON too, as the top-level verdict)."""
         return all(c.status != "failed" for c in self.validation)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _computed_fields_are_not_input(cls, data: Any) -> Any:
+        """A report read back from its JSON: `passed` is computed again, not taken."""
+        if isinstance(data, dict) and "passed" in data:
+            data = {k: v for k, v in data.items() if k != "passed"}
+        return data
 
     @property
     def changes(self) -> list[FieldChange]:
