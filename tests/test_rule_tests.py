@@ -51,6 +51,9 @@ def test_breaking_a_rule_names_the_expectation(repo, capsys):
     assert "FAIL" in out and "serve.test.toml" in out
     assert "expect.fields: `scores.activation` is 'tanh', expected 'linear'" in out
     assert "the plan differs from the snapshot serve.plan.json" in out
+    # A unified diff from the stored snapshot to this run's plan.
+    assert "--- serve.plan.json (snapshot)\n+++ serve.plan.json (this run)\n@@" in out
+    assert '-    "linear"' in out and '+    "tanh"' in out
     assert "2 passed, 1 failed" in out
     assert main(["test", str(repo), "--update"]) == 1  # the expectation still fails
     assert "wrote serve.plan.json" in capsys.readouterr().out
