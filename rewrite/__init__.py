@@ -25,17 +25,23 @@ from rewrite.errors import (
     RuleCheckError,
     RuleSyntaxError,
     UnsupportedModelError,
+    UsageError,
     ValidationFailure,
     WeightPolicyError,
 )
 from rewrite.lang.parser import parse
+from rewrite.modes import Level, Mode
+from rewrite.options import ApplyOptions
 from rewrite.report.rewrite_report import RewriteReport
 from rewrite.result import RewriteResult
 from rewrite.ruleset import RuleSet, collect, from_text, load
 from rewrite.transforms import transform
 
 __all__ = [
+    "ApplyOptions",
     "Diagnostic",
+    "Level",
+    "Mode",
     "InplaceError",
     "MatchError",
     "ModelLoadError",
@@ -49,6 +55,7 @@ __all__ = [
     "RuleSet",
     "RuleSyntaxError",
     "UnsupportedModelError",
+    "UsageError",
     "ValidationFailure",
     "WeightPolicyError",
     "apply",
@@ -62,3 +69,4 @@ __all__ = [
     "plan",
     "transform",
 ]
+

@@ -8,10 +8,13 @@ the package and checking rule files stay free of it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from typing_extensions import Unpack
 
 from rewrite.errors import Diagnostic, RuleCheckError, RuleSyntaxError
 from rewrite.lang.loader import LIBRARY_PREFIX
+from rewrite.options import ApplyOptions, checked
 from rewrite.report.rewrite_report import RewriteReport
 from rewrite.result import RewriteResult
 from rewrite.ruleset import RuleSet, collect, from_text, load
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     import networkx as nx
 
     from rewrite.picture.draw import Picture
+    from rewrite.picture.style import Engine
 
 
 def _ruleset(rules: str | Path | RuleSet) -> RuleSet:
@@ -34,7 +38,7 @@ def _ruleset(rules: str | Path | RuleSet) -> RuleSet:
     return from_text(str(rules))
 
 
-def apply(model: Any, rules: str | Path | RuleSet, **options: Any) -> RewriteResult:
+def apply(model: Any, rules: str | Path | RuleSet, **options: Unpack[ApplyOptions]) -> RewriteResult:
     """Rewrite `model` with rule text, a `.rw` path, or a loaded RuleSet.
 
     The input model is never changed in clone mode (the default): the result holds
@@ -44,14 +48,17 @@ def apply(model: Any, rules: str | Path | RuleSet, **options: Any) -> RewriteRes
     Args:
         model: A Keras model (Functional or Sequential, nested models included).
         rules: Rule text, the path of a `.rw` file, or a [`RuleSet`][rewrite.RuleSet].
-        **options: `params` (dict of parameter values), `mode` (`"clone"` or
+        **options: Keyword options, typed in [`ApplyOptions`][rewrite.ApplyOptions]:
+            `params` (dict of parameter values), `mode` (`"clone"` or
             `"inplace"`), `validate` (`"full"`, `"config"` or `"none"`), `strict`
             (a statement that matches nothing is an error), `probe` (the input
             batch for validation and drift), `evaluate` (`(x, y)`: evaluate both
             models), `custom_objects` and `safe_mode` (for the `.keras` reload),
             `drift` (measure the output drift whatever `validate` is), `in_memory` (the
             result stays in this process: a change a save would lose is reported, not
-            failed, and `result.save()` refuses).
+            failed, and `result.save()` refuses), `progress` (True: a progress bar),
+            `cache` (a [`ModelCache`][rewrite.engine.ModelCache] shared by many rewrites of
+            one model). A misspelt option is a TypeError that lists them.
 
     Returns:
         The new model and its report.
@@ -68,10 +75,10 @@ def apply(model: Any, rules: str | Path | RuleSet, **options: Any) -> RewriteRes
         >>> [c.layer for c in result.report.changes]
         ['fc1', 'fc2']
     """
-    return _ruleset(rules).apply(model, **options)
+    return _ruleset(rules).apply(model, **checked("apply", dict(options)))  # type: ignore[arg-type]
 
 
-def plan(model: Any, rules: str | Path | RuleSet, params: dict[str, Any] | None = None) -> RewriteReport:
+def plan(model: Any, rules: str | Path | RuleSet, params: dict[str, Any] | None = None, *, strict: bool = False) -> RewriteReport:
     """A dry run: matches, would-be changes and near misses, without building a model.
 
     Examples:
@@ -79,7 +86,7 @@ def plan(model: Any, rules: str | Path | RuleSet, params: dict[str, Any] | None 
         >>> report.statements[0].matches
         ['fc1', 'fc2']
     """
-    return _ruleset(rules).plan(model, params=params)
+    return _ruleset(rules).plan(model, params=params, strict=strict)
 
 
 def check(*paths: str | Path) -> list[Diagnostic]:
@@ -132,8 +139,8 @@ def draw(
     params: dict[str, Any] | None = None,
     context: int = 2,
     max_nodes: int = 60,
-    engine: str = "auto",
-    format: str | None = None,
+    engine: Engine = "auto",
+    format: Literal["svg", "png", "dot"] | None = None,
 ) -> Picture:
     """Draw `model`'s graph with what `rules` change marked in colour, and a legend.
 
@@ -153,7 +160,7 @@ def draw(
 
     picture_format(path, format)  # a bad suffix fails before any planning
     report = rules if isinstance(rules, RewriteReport) or rules is None else _ruleset(rules).plan(model, params=params)
-    return draw_report(model, report, path, context=context, max_nodes=max_nodes, engine=engine, format=format)  # type: ignore[arg-type]
+    return draw_report(model, report, path, context=context, max_nodes=max_nodes, engine=engine, format=format)
 
 
 __all__ = ["apply", "check", "draw", "graph", "plan"]

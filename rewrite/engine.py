@@ -31,7 +31,22 @@ from rewrite.validation.suite import Level, Mode, Probe, Suite
 
 @dataclass
 class ModelCache:
-    """What does not depend on parameter values, kept across the variants of one model."""
+    """What does not depend on parameter values, kept across many rewrites of one model.
+
+    An architecture search makes many variants of one model; with a cache the
+    graph view, the probe batch and its outputs, and the configs that validation
+    round-trips are made once, not once per variant. Pass the same cache to every
+    rewrite of that model (`rewrite.apply(model, rules, params=..., cache=cache)`);
+    a cache made for another model, or used in place, is ignored.
+
+    Examples:
+        >>> from rewrite.engine import ModelCache
+        >>> cache = ModelCache.of(model)
+        >>> a = rewrite.apply(model, "Dense.activation := tanh", cache=cache)
+        >>> b = rewrite.apply(model, "Dense.activation := gelu", cache=cache)
+        >>> a.report.passed and b.report.passed
+        True
+    """
 
     model: Any
     view: GraphView
@@ -41,7 +56,11 @@ class ModelCache:
 
     @classmethod
     def of(cls, model: Any) -> ModelCache:
+        """A cache for `model` (its graph view is built now)."""
         return cls(model, build_view(model))
+
+    def __repr__(self) -> str:
+        return f"<ModelCache of {getattr(self.model, 'name', '?')!r}: {len(self.view.layers)} layers>"
 
 
 def prepare(

@@ -38,3 +38,10 @@ class RewriteResult:
 
     def _repr_html_(self) -> str:
         return self.report.to_html()
+
+    def __repr__(self) -> str:
+        name = getattr(self.model, "name", "?")
+        return f"<RewriteResult model={name!r} ({type(self.model).__name__}) {self.report!r}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self) if cycle else f"{self.report.render()}\nmodel: {getattr(self.model, 'name', '?')}")

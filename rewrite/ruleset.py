@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from typing_extensions import Unpack
+
 from rewrite.lang.loader import CheckedRules, collect_rules, load_rules, rules_from_text
+from rewrite.options import ApplyOptions, checked
 
 if TYPE_CHECKING:
     from rewrite.report.rewrite_report import RewriteReport
@@ -33,17 +36,22 @@ class RuleSet(CheckedRules):
         'gelu'
     """
 
-    def apply(self, model: Any, **options: Any) -> RewriteResult:
+    def apply(self, model: Any, **options: Unpack[ApplyOptions]) -> RewriteResult:
         """Rewrite `model` with these rules; the options are those of [`rewrite.apply`][rewrite.apply]."""
         from rewrite.engine import run  # the engine imports Keras; loading rules must not
 
-        return run(self, model, **options)
+        return run(self, model, **checked("RuleSet.apply", dict(options)))
 
-    def plan(self, model: Any, params: dict[str, Any] | None = None) -> RewriteReport:
+    def plan(self, model: Any, params: dict[str, Any] | None = None, *, strict: bool = False) -> RewriteReport:
         """A dry run: what each statement matches and would change, and near misses."""
         from rewrite.engine import dry_run  # the engine imports Keras; loading rules must not
 
-        return dry_run(self, model, params=params)
+        return dry_run(self, model, params=params, strict=strict)
+
+    def __repr__(self) -> str:
+        files = ", ".join(f.path for f in self.files[:3]) + (" ..." if len(self.files) > 3 else "")
+        params = f", params {', '.join(self.params)}" if self.params else ""
+        return f"<RuleSet {files or 'empty'}: {len(self.statements)} statement(s){params}>"
 
 
 def load(*paths: str | Path) -> RuleSet:

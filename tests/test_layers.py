@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rewrite"
 
 # Bottom to top. A module may import its own layer (its own subpackage) and the layers below.
 LAYERS: list[tuple[str, ...]] = [
-    ("rewrite.errors", "rewrite.transforms", "rewrite.progress", "rewrite._keras_private", "rewrite._version"),
+    ("rewrite.errors", "rewrite.transforms", "rewrite.progress", "rewrite._keras_private", "rewrite._version", "rewrite.modes"),
     ("rewrite.lang",),
     ("rewrite.report",),
     ("rewrite.graphview",),
@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("rewrite.picture",),
     ("rewrite.result",),
     ("rewrite.engine",),
-    ("rewrite.search",),
+    ("rewrite.search", "rewrite.options"),
     ("rewrite.ruleset",),
     ("rewrite.api", "rewrite.tuner", "rewrite.zoo", "rewrite._catalog_gen"),
     ("rewrite.cli",),

@@ -34,6 +34,8 @@ def test_wheel_carries_package_data_and_works_outside_the_source_tree(wheel, tmp
     for data in (
         "rewrite/grammar/rules.lark",
         "rewrite/grammar/ast.schema.json",
+        "rewrite/grammar/cli-output.schema.json",
+        "rewrite/grammar/report.schema.json",
         "rewrite/lang/catalog.json",
         "rewrite/rules/tanh-head.rw",
         "rewrite/rules/std/fold-bn.rw",

@@ -75,7 +75,7 @@ def cmd_completion(args: argparse.Namespace) -> int:
         import shtab
     except ImportError:
         raise UsageError("shell completion needs the shtab package: pip install shtab") from None
-    from rewrite.cli.main import build_parser
+    from rewrite.cli.main import build_parser  # main imports this module: a circle at import time
 
     print(shtab.complete(build_parser(), shell=args.shell))
     return OK

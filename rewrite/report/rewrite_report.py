@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rewrite.report.data import ReportData
 from rewrite.report.html import report_html
 from rewrite.report.text import render_report
@@ -31,3 +33,21 @@ class RewriteReport(ReportData):
 
     def __str__(self) -> str:
         return self.render()
+
+    def __repr__(self) -> str:
+        """One line: what ran and the verdict (`str()` and IPython show the tables)."""
+        if self.mode == "plan":
+            verdict = "dry run"
+        elif not self.validation:
+            verdict = "not validated"
+        else:
+            verdict = "validation PASSED" if self.passed else "validation FAILED"
+        matched = sum(len(s.matches) for s in self.statements)
+        return (
+            f"<RewriteReport {self.mode}: {len(self.statements)} statement(s), {matched} match(es), "
+            f"{len(self.changes)} field change(s); {verdict}>"
+        )
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython at a terminal (and notebooks exported to text): the tables."""
+        printer.text(repr(self) if cycle else self.render())

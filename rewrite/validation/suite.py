@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from rewrite.modes import Level, Mode
 from rewrite.planner.plan import OutputExpectation
 from rewrite.report.data import CheckResult, Drift, FieldChange, WeightAction
 from rewrite.validation.checks import (
@@ -26,11 +27,6 @@ from rewrite.validation.checks import (
 )
 from rewrite.validation.effects import check_in_effect, check_kept, check_kept_by_layer
 from rewrite.validation.outputs import Outputs, compute, drift, locate_divergence
-
-Mode = Literal["clone", "inplace"]
-"""Clone (a new model) or in place (fields set on the given one)."""
-Level = Literal["full", "config", "none"]
-"""How much validation runs: `full` (with the .keras reload), `config`, or `none`."""
 
 
 @dataclass
