@@ -50,7 +50,7 @@ def _whole(text: str) -> int:
 
 
 def _assignment(text: str) -> tuple[str, Any]:
-    from rewrite.cli.options import parse_assignment  # the rule parser loads only when --set is given
+    from rewrite.cli.options import parse_assignment  # the parser loads with --set only
 
     try:
         return parse_assignment(text)
