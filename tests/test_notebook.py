@@ -177,3 +177,24 @@ def test_graph_is_still_a_multidigraph_and_shows_a_table(head_model):
     assert [r[1:] for r in rows[1:]] == [[r.path, r.cls, r.shapes, ", ".join(r.inputs)] for r in graph_rows(g)]
     assert rows[2][1:] == ["fc1", "Dense", "(None, 16)", "x"]
     assert "6 layer calls of 6 layers, 5 tensors" in "".join(page.text)
+
+
+def test_progress_is_shown_in_an_executed_notebook(tmp_path):
+    """`progress=True` in Jupyter: an HTML line in the cell's output, updated in place."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    setup = (
+        "import os\nos.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\nimport keras, rewrite\n"
+        "model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name='fc')])"
+    )
+    run = "result = rewrite.apply(model, 'Dense.activation := tanh', progress=True)\nresult.report.passed"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell(run)])
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = notebook.cells[1].outputs
+    shown = [o for o in outputs if o.output_type == "display_data"]
+    assert shown, outputs
+    final = shown[0].data["text/html"]  # the display, as its last update left it
+    assert re.search(r"rewrite: \d+ step\(s\) in \d+s", final), final
+    assert any(o.output_type == "execute_result" and o.data["text/plain"] == "True" for o in outputs)
+    assert not any(o.output_type == "stream" and o.name == "stderr" and "\x1b[" in o.text for o in outputs)

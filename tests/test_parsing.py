@@ -94,7 +94,7 @@ def test_every_common_mistake_gets_its_label(label, example):
     with pytest.raises(RuleSyntaxError) as info:
         parse(example, "m.rw")
     assert info.value.label == label, str(info.value)
-    assert str(info.value).startswith(f"m.rw:{info.value.line}:{info.value.column}: {label}")
+    assert str(info.value).startswith(f"m.rw:{info.value.line}:{info.value.column}: error[syntax]: {label}")
 
 
 @pytest.mark.parametrize(

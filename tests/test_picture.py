@@ -233,6 +233,6 @@ def test_cli_plan_picture(tmp_path, capsys, saved):
     stdout = capsys.readouterr().out
     assert f"drew {out} (10 boxes;" in stdout
     assert png_size(out.read_bytes())[1] > 300
-    assert main(["plan", str(model_path), str(rules), "--picture", str(tmp_path / "plan.gif")]) == 1
-    assert "the suffix `.gif` names no picture format" in capsys.readouterr().err
+    assert main(["plan", str(model_path), str(rules), "--picture", str(tmp_path / "plan.gif")]) == 2
+    assert "the suffix .gif names no picture format; use .svg, .png or .dot" in capsys.readouterr().err
     assert not (tmp_path / "plan.gif").exists()

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rewrite.cli.options import coloured
 from rewrite.cli.outcome import FAILED, OK, print_document
 from rewrite.lang.resources import package_path
 from rewrite.ruleset import load
@@ -78,7 +79,7 @@ def run_demo(out_dir: str | None = None, as_json: bool = False, echo: Any = prin
 def cmd_demo(args: argparse.Namespace) -> int:
 
     as_json = args.format == "json"
-    summary = run_demo(args.out_dir, as_json=as_json, echo=(lambda _: None) if as_json else print)
+    summary = run_demo(args.out_dir, as_json=as_json, echo=(lambda _: None) if as_json else (lambda text: print(coloured(text))))
     code = OK if summary["validation_passed"] else FAILED
     if as_json:
         report = summary.pop("report")

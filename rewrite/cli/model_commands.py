@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rewrite.cli.options import (
+    coloured,
     input_files,
     load_eval_data,
     load_probe_data,
@@ -55,7 +56,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     code = FAILED if args.strict and any(not s.matches for s in report.statements) else OK
     if args.format == "json":
         return print_document("plan", "failed" if code else "ok", code, {**report.to_dict(), "picture": args.picture})
-    print(report.render(explain=args.explain))
+    print(coloured(report.render(explain=args.explain)))
     if drew:
         print(drew)
     return code
@@ -94,7 +95,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         drew = _picture(args, model, result.report, bar)
     if args.format == "json":
         return print_document("apply", "ok", OK, {**result.report.to_dict(), "output": args.output, "picture": args.picture})
-    print(result.report.render())
+    print(coloured(result.report.render()))
     print(f"wrote {args.output}")
     if drew:
         print(drew)

@@ -3,19 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rewrite.errors import RewriteError, RuleCheckError, UsageError
 from rewrite.lang.expressions import evaluate
 from rewrite.lang.parser import parse
-from rewrite.progress import Progress
+from rewrite.progress import Progress, interactive
 from rewrite.ruleset import load
 
 
 def progress_bar(args: argparse.Namespace, label: str, total: int | None = None) -> Progress:
     """The command's progress bar: drawn on stderr at a terminal, never with --json."""
     return Progress(label, total, enabled=False if getattr(args, "format", "text") == "json" else None)
+
+
+_VERDICTS = re.compile(r"\b(validation PASSED|validation FAILED)\b|^(PASS|FAIL)(?= )", re.M)
+_COLOURS = {"PASS": "32", "FAIL": "31"}
+
+
+def coloured(text: str, stream: IO[str] | None = None) -> str:
+    """`text` with its verdicts coloured (PASSED green, FAILED red) when `stream` (stdout)
+    is a terminal and NO_COLOR is not set; as it is everywhere else."""
+    if "NO_COLOR" in os.environ or not interactive(stream if stream is not None else sys.stdout):
+        return text
+
+    def paint(m: re.Match[str]) -> str:
+        word = m.group(0)
+        code = _COLOURS["FAIL" if "FAIL" in word else "PASS"]
+        return f"\x1b[1;{code}m{word}\x1b[0m"
+
+    return _VERDICTS.sub(paint, text)
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewrite.cli.options import coloured
 from rewrite.cli.outcome import FAILED, OK, print_document
 from rewrite.errors import RewriteError, UsageError, root_cause
 from rewrite.io.loading import load_model
@@ -225,7 +226,7 @@ def run(paths: list[str | Path], update: bool = False, echo: Any = print) -> lis
 
 def cmd_test(args: argparse.Namespace) -> int:
     as_json = args.format == "json"
-    outcomes = run(args.paths, update=args.update, echo=(lambda _: None) if as_json else print)
+    outcomes = run(args.paths, update=args.update, echo=(lambda _: None) if as_json else (lambda text: print(coloured(text))))
     if not outcomes:
         raise UsageError(f"no rule tests found under {', '.join(args.paths) or '.'} (files named <rule>{SUFFIX})")
     code = OK if all(o.passed for o in outcomes) else FAILED
