@@ -18,24 +18,9 @@ from typing import Any
 import keras_tuner
 
 from rewrite.engine import ModelCache
-from rewrite.lang.expressions import show
+from rewrite.lang.encoding import decode as decode_values
+from rewrite.lang.encoding import options as declared
 from rewrite.lang.params import ParamSpace
-
-_NATIVE = (str, int, float, bool)
-
-
-def _kt_native(values: tuple[Any, ...]) -> bool:
-    """KerasTuner's Choice and Fixed take one type of str, int, float or bool."""
-    kinds = {type(v) for v in values}
-    return len(kinds) == 1 and kinds.pop() in _NATIVE
-
-
-def _texts(values: tuple[Any, ...]) -> dict[str, Any]:
-    """Each value by the text KerasTuner records for it: `(3, 3)`, `None`, `2.5`."""
-    texts = {show(v): v for v in values}
-    if len(texts) != len(values):  # two values written alike ("2" and 2): number them
-        texts = {f"{i}: {show(v)}": v for i, v in enumerate(values)}
-    return texts
 
 
 def declare(hp: Any, spaces: dict[str, ParamSpace]) -> dict[str, Any]:
@@ -43,40 +28,25 @@ def declare(hp: Any, spaces: dict[str, ParamSpace]) -> dict[str, Any]:
 
     Choices KerasTuner cannot hold as they are (tuples, None, ints mixed with
     floats) are declared by their text, `(3, 3)`; the values returned are the
-    rule set's own. `decode` turns recorded hyperparameters back the same way.
+    rule set's own (`rewrite.lang.encoding`, shared with the Optuna bridge).
+    `decode` turns recorded hyperparameters back the same way.
     """
-    values = {}
+    drawn = {}
     for name, s in spaces.items():
-        if s.kind == "choice" and _kt_native(s.values):
-            values[name] = hp.Choice(name, list(s.values), default=s.default)
-        elif s.kind == "choice":
-            texts = _texts(s.values)
-            default = next(t for t, v in texts.items() if v == s.default and type(v) is type(s.default))
-            values[name] = texts[hp.Choice(name, list(texts), default=default)]
+        if s.kind in ("choice", "fixed"):
+            choices, default = declared(s)
+            drawn[name] = hp.Choice(name, choices, default=default) if s.kind == "choice" else hp.Fixed(name, default)
         elif s.kind == "int":
-            values[name] = hp.Int(name, int(s.low or 0), int(s.high or 0), step=int(s.step or 1), default=s.default)
-        elif s.kind == "float":
-            values[name] = hp.Float(name, float(s.low or 0), float(s.high or 0), step=s.step, default=float(s.default))
-        elif _kt_native((s.default,)):
-            values[name] = hp.Fixed(name, s.default)
+            drawn[name] = hp.Int(name, int(s.low or 0), int(s.high or 0), step=int(s.step or 1), default=s.default)
         else:
-            hp.Fixed(name, show(s.default))
-            values[name] = s.default
-    return values
+            drawn[name] = hp.Float(name, float(s.low or 0), float(s.high or 0), step=s.step, default=float(s.default))
+    return decode_values(spaces, drawn)
 
 
 def decode(spaces: dict[str, ParamSpace], recorded: dict[str, Any]) -> dict[str, Any]:
     """The rule set's values for hyperparameters KerasTuner recorded (a best trial's
     `hp.values`): choices declared by their text become values again."""
-    out = dict(recorded)
-    for name, s in spaces.items():
-        if name not in recorded:
-            continue
-        if s.kind == "choice" and not _kt_native(s.values):
-            out[name] = _texts(s.values)[recorded[name]]
-        elif s.kind == "fixed" and not _kt_native((s.default,)):
-            out[name] = s.default
-    return out
+    return decode_values(spaces, recorded)
 
 
 class RewriteHyperModel(keras_tuner.HyperModel):

@@ -8,6 +8,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+collect_ignore = ["sample_repo"]
+"""A rule repository the tests copy and break; its rule tests run from those copies."""
+
 
 @pytest.fixture
 def keras():

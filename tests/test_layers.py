@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("rewrite.ruleset",),
     ("rewrite.api", "rewrite.tuner", "rewrite.zoo", "rewrite._catalog_gen"),
     ("rewrite.cli",),
-    ("rewrite", "rewrite.__main__"),
+    ("rewrite", "rewrite.__main__", "rewrite.pytest_plugin"),
 ]
 
 

@@ -206,14 +206,18 @@ def snapshot_diff(stored: str, current: str, name: str) -> str:
     return "".join(diff).rstrip("\n")
 
 
+def run_one(path: Path, update: bool = False) -> RuleTestOutcome:
+    """One rule test; a test file that cannot be read is one failure, not an exception."""
+    try:
+        return run_test(path, update=update)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError, TypeError, AttributeError) as exc:
+        return RuleTestOutcome(name=str(path), failures=[f"cannot read this test file: {root_cause(exc)}"])
+
+
 def run(paths: list[str | Path], update: bool = False, echo: Any = print) -> list[RuleTestOutcome]:
     outcomes = []
     for path in discover(paths):
-        try:
-            outcome = run_test(path, update=update)
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError, TypeError, AttributeError) as exc:
-            # One broken test file is one failure; the others still run.
-            outcome = RuleTestOutcome(name=str(path), failures=[f"cannot read this test file: {root_cause(exc)}"])
+        outcome = run_one(path, update)
         outcomes.append(outcome)
         status = "PASS" if outcome.passed else "FAIL"
         echo(f"{status} {outcome.name}" + (f" ({'; '.join(outcome.notes)})" if outcome.notes else ""))
