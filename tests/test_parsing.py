@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
 import pytest
 
+import rewrite
 from rewrite.errors import RuleSyntaxError
 from rewrite.lang import ast
 from rewrite.lang.grammar import grammar_text
 from rewrite.lang.parser import parse
 from rewrite.lang.syntax_errors import COMMON_MISTAKES
+
+ROOT = Path(__file__).resolve().parent.parent
 
 FULL = '''
 # a comment
@@ -212,3 +220,27 @@ def test_parsing_pauses_the_garbage_collector_and_leaves_it_as_found(tmp_path):
             gc.enable()
     finally:
         gc.callbacks.pop()
+
+
+def test_the_fast_parser_says_once_when_it_falls_back_to_larks_own(monkeypatch):
+    from rewrite.lang import parser as parser_module
+
+    monkeypatch.setattr(parser_module.Driver, "of", classmethod(lambda cls, lark, transformer: None))
+    parser_module._driver.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match=r"fast rule parser does not know this Lark \(1\.\d+"):
+            first = rewrite.parse("Dense.activation := tanh")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            second = rewrite.parse("Dense.units := 3")  # said once
+    finally:
+        parser_module._driver.cache_clear()
+    assert first.body[0].field == "activation" and second.body[0].field == "units"
+
+
+def test_the_parser_benchmark_runs_as_a_module():
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.parser_speed", "200", "1"], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert "median (wall)" in out.stdout and "median (CPU)" in out.stdout and "\n200 " in out.stdout

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import gc
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from lark import __version__ as lark_version
 from lark.exceptions import (
     UnexpectedInput,
     UnexpectedToken,
@@ -24,8 +26,17 @@ from rewrite.lang.syntax_errors import context_lines, describe, label_for
 
 @functools.lru_cache(maxsize=1)
 def _driver() -> Driver | None:
-    """The fast driver over the parser's tables (None: Lark's loop only)."""
-    return Driver.of(parser(), ToAst)
+    """The fast driver over the parser's tables (None: Lark's loop only, said once)."""
+    driver = Driver.of(parser(), ToAst)
+    if driver is None:
+        warnings.warn(
+            f"keras-rewrite's fast rule parser does not know this Lark ({lark_version}); rule files are parsed "
+            "with Lark's own loop, with the same results, several times slower. Install a Lark of the range "
+            "keras-rewrite names (pip install 'lark>=1.1,<2')",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return driver
 
 
 MAX_CHARS = 2_000_000
