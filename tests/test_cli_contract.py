@@ -63,6 +63,7 @@ CASES = [
     ("search {m} {d}/p.rw --grid -o {d}/variants3 --jobs 0", 2, "error"),
     ("test {d}", 2, "error"),
     ("show-provenance {m}", 4, "error"),
+    ("demo --out-dir {d}/demo", 0, "ok"),
 ]
 
 
