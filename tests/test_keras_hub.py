@@ -78,7 +78,8 @@ def test_bert_encoders_take_relu_in_clone_mode_and_say_what_was_given_up(keras):
     assert np.abs(got["sequence_output"] - _outputs(backbone, x)["sequence_output"]).max() > 1e-4
 
 
-def test_gpt2_causal_lm_runs_relu_in_place_in_predict_and_generate(keras):
+def _gpt2_and_twin():
+    """A tiny GPT2CausalLM, a twin with the same weights (the reference, edited by hand), and inputs."""
     backbone = keras_hub.models.GPT2Backbone(
         vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=16
     )
@@ -87,6 +88,11 @@ def test_gpt2_causal_lm_runs_relu_in_place_in_predict_and_generate(keras):
     twin.set_weights(lm.get_weights())
     rng = np.random.default_rng(1)
     x = {"token_ids": rng.integers(0, 50, (2, 8)).astype("int32"), "padding_mask": np.ones((2, 8), "int32")}
+    return lm, twin, x
+
+
+def test_gpt2_causal_lm_runs_relu_in_place_in_predict_and_generate(keras):
+    lm, twin, x = _gpt2_and_twin()
     prompt = {"token_ids": x["token_ids"][:1], "padding_mask": np.array([[1, 1, 1, 0, 0, 0, 0, 0]], "int32")}
     for model in (lm, twin):
         model.compile(sampler="greedy")
@@ -137,14 +143,7 @@ def test_a_backbone_whose_layers_do_not_rebuild_is_a_rewrite_error_naming_the_la
 
 
 def test_gpt2_causal_lm_in_clone_mode_keeps_its_tied_embedding_and_reloads(keras, tmp_path):
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=16
-    )
-    lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
-    twin = keras_hub.models.GPT2CausalLM.from_config(lm.get_config())
-    twin.set_weights(lm.get_weights())
-    rng = np.random.default_rng(1)
-    x = {"token_ids": rng.integers(0, 50, (2, 8)).astype("int32"), "padding_mask": np.ones((2, 8), "int32")}
+    lm, twin, x = _gpt2_and_twin()
     result = rewrite.apply(lm, "TransformerDecoder.activation := relu", probe=x)
     notes = " ".join(result.report.notes)
     assert re.search(r"`gpt2_backbone(_\d+)?`: its layers are called inline", notes)
