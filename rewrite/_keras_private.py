@@ -17,6 +17,7 @@ from keras.src.ops.function import make_node_key
 __all__ = [
     "Functional",
     "created_trainable",
+    "disable_lora",
     "first_call",
     "lambda_output_shape",
     "output_structure",
@@ -88,6 +89,32 @@ def created_trainable(layer: Any) -> list[Any]:
     """The variables of a layer and its sublayers that were created trainable
     (Keras keeps them apart from those created non-trainable, such as moving means)."""
     return [v for inner in layer._flatten_layers(include_self=True, recursive=True) for v in inner._trainable_variables]
+
+
+def disable_lora(layer: Any) -> None:
+    """Undo `layer.enable_lora(...)` (Dense, EinsumDense, Embedding): the adapters go, the
+    frozen kernel trains again. Keras has no public way back; an in-place rewrite that
+    fails after enabling LoRA needs one to leave the caller's model as it was."""
+    names = ("lora_embeddings_a", "lora_embeddings_b") if hasattr(layer, "lora_embeddings_a") else ("lora_kernel_a", "lora_kernel_b")
+    base = getattr(layer, "_embeddings", None) if names[0].startswith("lora_embeddings") else getattr(layer, "_kernel", None)
+    layer._tracker.unlock()
+    try:
+        for name in names:
+            variable = layer.__dict__.get(name)
+            if variable is None:
+                continue
+            for store in ("_trainable_variables", "_non_trainable_variables"):
+                held = getattr(layer, store, None)
+                if isinstance(held, list):
+                    held[:] = [v for v in held if v is not variable]
+            object.__delattr__(layer, name)
+        if base is not None:
+            base.trainable = True
+        layer.lora_enabled = False
+        layer.lora_rank = None
+        layer.lora_alpha = None
+    finally:
+        layer._tracker.lock()
 
 
 def set_trainable(layer: Any, value: bool) -> None:

@@ -35,13 +35,22 @@ INPLACE_FIELDS = {
     "stddev",
     "noise_shape",
     "seed",
+    "lora_rank",
+    "lora_alpha",
 }
 
 _CLONE_HINT = "use mode='clone' (CLI: --mode clone), which rebuilds the layer from its config"
 
 
 def _setter(layer: Any, field: str, value: Any) -> None:
-    if field == "activation":
+    if field == "lora_rank":
+        if getattr(layer, "lora_enabled", False):
+            raise InplaceError(
+                f"layer `{layer.name}` has LoRA of rank {layer.lora_rank} already; Keras cannot change the rank of "
+                "built adapters: merge them first (`replace ... with merge_lora`) or rewrite in clone mode"
+            )
+        layer.enable_lora(int(value))
+    elif field == "activation":
         layer.activation = keras.activations.get(value)
     elif field == "trainable":
         keras_private.set_trainable(layer, bool(value))
@@ -57,6 +66,8 @@ def _refusal(path: str, layer: Any, field: str) -> str | None:
         )
     if field == "trainable":
         return None
+    if field.startswith("lora_") and not hasattr(layer, "enable_lora"):
+        return f"layer `{path}` ({type(layer).__name__}) takes no LoRA adapters; Dense, EinsumDense and Embedding do"
     if isinstance(layer, keras.Model):
         return f"layer `{path}` is a nested model; in place, only `trainable` can be set on it; {_CLONE_HINT}"
     if keras_private.sublayers(layer):
@@ -121,5 +132,7 @@ def _undo(done: list[tuple[Any, str, Any]]) -> None:
     for layer, f, before in reversed(done):
         if f == "trainable":
             keras_private.set_trainable(layer, before)
+        elif f == "lora_rank":
+            keras_private.disable_lora(layer)
         else:
             setattr(layer, f, before)

@@ -1,4 +1,4 @@
-"""The built-in transforms: fold_batchnorm, split_activation, merge_activation.
+"""The built-in transforms: fold_batchnorm, split_activation, merge_activation, merge_lora.
 
 Each keeps what the model computes in inference, so applying one adds an
 `expect outputs equal` check to validation.
@@ -96,3 +96,26 @@ def merge_activation(match: TransformMatch) -> list[NewLayer]:
     if canonical_activation(config.get("activation")) != "linear":
         raise TransformSkip(f"`{layer.name}` already applies {config.get('activation')}")
     return [NewLayer(type(layer).from_config({**config, "activation": act_config["activation"]}))]
+
+
+LORA_WEIGHTS = {"embeddings": ("lora_embeddings_a", "lora_embeddings_b"), "kernel": ("lora_kernel_a", "lora_kernel_b")}
+
+
+@transform("merge_lora", preserves_function=True, chain_length=1)
+def merge_lora(match: TransformMatch) -> list[NewLayer]:
+    """A layer with LoRA adapters (Dense, EinsumDense, Embedding) -> the same layer without
+    them, its kernel `W + (lora_alpha / lora_rank) * A @ B`: one matmul at serving time."""
+    (layer,) = match.layers
+    (config,) = match.configs
+    if not getattr(layer, "lora_enabled", False):
+        raise TransformSkip(f"`{layer.name}` has no LoRA adapters to merge")
+    values = {w.name: np.asarray(keras.ops.convert_to_numpy(w.value), dtype=np.float64) for w in layer.weights}
+    base = next((name for name in LORA_WEIGHTS if name in values), None)
+    if base is None or not all(n in values for n in LORA_WEIGHTS[base]):
+        raise TransformSkip(f"`{layer.name}` ({type(layer).__name__}) keeps its adapters in a way merge_lora does not know")
+    a, b = (values.pop(n) for n in LORA_WEIGHTS[base])
+    scale = float(layer.lora_alpha) / float(layer.lora_rank)
+    values[base] = values[base] + scale * np.tensordot(a, b, axes=1)
+    new = type(layer).from_config({k: v for k, v in config.items() if k not in ("lora_rank", "lora_alpha")})
+    dtype = layer.variable_dtype
+    return [NewLayer(new, weights={name: value.astype(dtype) for name, value in values.items()})]  # type: ignore[arg-type]

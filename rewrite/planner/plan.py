@@ -14,6 +14,10 @@ POLICY_ORDER: dict[str, int] = {"keep": 0, "identity": 0, "slice": 1, "reinit": 
 """How far each policy lets a layer's weights differ from its source (most permissive wins)."""
 
 
+PRESERVING_ATOL, PRESERVING_RTOL = 1e-5, 1e-4
+"""The tolerance of the `expect outputs equal` that a function-keeping edit implies."""
+
+
 @dataclass(frozen=True)
 class OutputExpectation:
     """An `expect outputs equal|changed` that validation checks: declared in a rule

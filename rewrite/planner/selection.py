@@ -1,13 +1,15 @@
 """Selectors evaluated on the graph view's layers.
 
-A layer's fields are its get_config() keys (as the plan has left them so far) plus
-`name`, `class`, `path`, `params`, `index` and `trainable`. Failing to match is
+A layer's fields are its get_config() keys (as the plan has left them so far), the
+arguments its constructor takes (`lora_rank`, which a config shows only once set,
+reads as its default), plus `name`, `class`, `path`, `params`, `index` and `trainable`. Failing to match is
 data: each candidate whose class fits but a predicate does not becomes a near miss
 that says which predicates held and which one failed.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,43 @@ from rewrite.lang.expressions import EvalError, compare, evaluate, member, show,
 from rewrite.planner.plan import Plan
 
 _MISSING = object()
+
+
+_ARGUMENTS: dict[type, dict[str, Any]] = {}
+
+
+def constructor_arguments(cls: type) -> dict[str, Any]:
+    """The arguments `cls(...)` takes by name, with their defaults (None where there is none).
+
+    `**kwargs` passed on to a base class count too (Keras's Layer: name, trainable, dtype...),
+    as far as the signatures say.
+    """
+    if cls in _ARGUMENTS:
+        return _ARGUMENTS[cls]
+    found: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters
+        except (TypeError, ValueError):
+            break
+        passes_on = False
+        for name, p in params.items():
+            if p.kind is p.VAR_KEYWORD:
+                passes_on = True
+            elif name != "self" and p.kind is not p.VAR_POSITIONAL:
+                found.setdefault(name, None if p.default is inspect.Parameter.empty else p.default)
+        if not passes_on:
+            break
+    _ARGUMENTS[cls] = found
+    return found
+
+
+def fields_of(info: LayerInfo) -> list[str]:
+    """Every field a layer has: its config's keys and its constructor's arguments."""
+    return sorted(set(info.config) | set(constructor_arguments(type(info.layer))))
 
 
 class FieldReader:
@@ -51,6 +90,9 @@ class FieldReader:
                 return fn.__name__
         if field in info.config:
             return info.config[field]
+        arguments = constructor_arguments(type(info.layer))
+        if field in arguments:  # a constructor argument the config leaves out until it is set
+            return arguments[field]
         if default is not _MISSING:
             return default
         raise KeyError(field)

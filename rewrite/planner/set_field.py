@@ -11,8 +11,15 @@ from rewrite.lang.catalog import SETTABLE_SPECIAL, catalog
 from rewrite.lang.checks import value_problem
 from rewrite.lang.expressions import EvalError, equal, evaluate, show
 from rewrite.lang.loader import RuleStatement
-from rewrite.planner.plan import Plan, StatementOutcome, plan_error
-from rewrite.planner.selection import FieldReader, candidates_for
+from rewrite.planner.plan import (
+    PRESERVING_ATOL,
+    PRESERVING_RTOL,
+    OutputExpectation,
+    Plan,
+    StatementOutcome,
+    plan_error,
+)
+from rewrite.planner.selection import FieldReader, candidates_for, fields_of
 from rewrite.planner.widening import plan_widening
 from rewrite.report.data import FieldChange, Skip
 
@@ -37,7 +44,7 @@ def apply_set_field(plan: Plan, view: GraphView, cs: RuleStatement, out: Stateme
             if not stmt.selector.classes:  # `*` or alternatives: the layers that have the field are meant
                 near.append((info, f"has no field `{stmt.field}` to set"))
                 continue
-            fields = ", ".join(sorted(info.config))
+            fields = ", ".join(fields_of(info))
             raise plan_error(stmt, f"layer `{info.path}` ({info.class_name}) has no field `{stmt.field}` to set; its fields: {fields}")
         out.matched.append(info)
         try:
@@ -51,6 +58,10 @@ def apply_set_field(plan: Plan, view: GraphView, cs: RuleStatement, out: Stateme
             continue
         pending.append((info, old, value))
     out.near = near
+    if stmt.field == "lora_rank" and pending and all(not old for _, old, _ in pending):
+        # New adapters start with B = 0 (Keras's enable_lora): the model computes what it did.
+        expect = ast.ExpectOutputs(outcome="equal", atol=PRESERVING_ATOL, rtol=PRESERVING_RTOL)
+        out.preserving = OutputExpectation(expect, transform="lora_rank", file=stmt.file, line=stmt.line)
     if stmt.policy == "widen":
 
         for info, old, value in pending:

@@ -17,11 +17,17 @@ from rewrite.planner import (
     builtin_transforms,  # noqa: F401  (importing it registers the built-in transforms)
     construct,
 )
-from rewrite.planner.plan import LayerEdit, OutputExpectation, Plan, StatementOutcome, plan_error
+from rewrite.planner.plan import (
+    PRESERVING_ATOL,
+    PRESERVING_RTOL,
+    LayerEdit,
+    OutputExpectation,
+    Plan,
+    StatementOutcome,
+    plan_error,
+)
 from rewrite.planner.selection import FieldReader, candidates_for, judge
 from rewrite.report.data import Skip, StructureChange
-
-PRESERVING_ATOL, PRESERVING_RTOL = 1e-5, 1e-4
 
 
 def apply_structural(plan: Plan, view: GraphView, cs: RuleStatement, out: StatementOutcome) -> None:

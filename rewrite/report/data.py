@@ -101,7 +101,7 @@ class WeightAction(Frozen):
 
     layer: str
     weight: str
-    action: Literal["reinitialized", "sliced", "dropped", "new", "identity", "computed", "widened"]
+    action: Literal["reinitialized", "sliced", "dropped", "new", "identity", "computed", "widened", "adapter", "quantized"]
     old_shape: list[int] | None = None
     new_shape: list[int] | None = None
 

@@ -72,6 +72,10 @@ def read_back(layer: Any, field: str, value: Any) -> str | None:
         return f"its config says {field}={show(config[field])}"
     if field == "trainable":
         return _trainable_problem(layer, bool(value))
+    if field == "lora_rank":
+        rank = getattr(layer, "lora_rank", None) if getattr(layer, "lora_enabled", False) else None
+        if (rank or None) != (value or None):
+            return "it has no LoRA adapters" if rank is None else f"its LoRA rank is {rank}"
     if field in ACTIVATION_FIELDS and callable(getattr(layer, field, None)):
         running = canonical_activation(getattr(layer, field))
         if running != canonical_activation(value):
@@ -163,6 +167,11 @@ def _cause(model: Any, change: FieldChange) -> str:
             if functional
             else f"give {name} a constructor argument for it, or keep the result in this process"
         )
+        if change.field.startswith("lora_") and _saves_lora_apart(model, change.layer):
+            remedy = (
+                "keep the result in this process (in_memory=True); to keep adapters in a file, keras-hub enables them "
+                "with `backbone.enable_lora(rank)` and saves them apart with `backbone.save_lora_weights(path)`"
+            )
         return f" ({name} saves only its constructor arguments, not its layers, so this change lives in memory only; {remedy})"
     layer = find_layer(model, change.layer)
     if change.field == "trainable" and layer is not None and keras_private.sublayers(layer):
@@ -171,6 +180,13 @@ def _cause(model: Any, change: FieldChange) -> str:
             "creates its sublayers' variables trainable; set `trainable` on that layer again after loading)"
         )
     return ""
+
+
+def _saves_lora_apart(model: Any, path: str) -> bool:
+    """Whether a model on the path keeps LoRA weights in a file of their own (keras-hub's Backbone)."""
+    parts = path.split("/")
+    owners = [model] + [find_layer(model, "/".join(parts[:i])) for i in range(1, len(parts))]
+    return any(hasattr(m, "save_lora_weights") for m in owners if m is not None)
 
 
 def _config_owner(model: Any, path: str) -> tuple[str, bool] | None:
