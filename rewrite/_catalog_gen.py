@@ -41,7 +41,7 @@ KIND_BY_NAME = {
     "use_bias": "bool",
 }
 
-BASE_FIELDS = {"name": "str", "trainable": "bool", "dtype": "any", "activity_regularizer": "any"}
+BASE_FIELDS = {"name": "str", "trainable": "bool", "dtype": "dtype", "activity_regularizer": "any"}
 
 
 def _kind(name: str, param: inspect.Parameter) -> str:

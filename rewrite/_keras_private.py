@@ -7,7 +7,7 @@ Keras upgrade that moves them fails loudly there, not deep inside a rewrite.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
@@ -91,6 +91,17 @@ def created_trainable(layer: Any) -> list[Any]:
     return [v for inner in layer._flatten_layers(include_self=True, recursive=True) for v in inner._trainable_variables]
 
 
+def lora_frozen(layer: Any) -> list[Any]:
+    """The base kernels (or embeddings) that `enable_lora` froze, in `layer` and its sublayers."""
+    found = []
+    for inner in layer._flatten_layers(include_self=True, recursive=True):
+        if getattr(inner, "lora_enabled", False):
+            base = inner.__dict__.get("_embeddings", inner.__dict__.get("_kernel"))
+            if base is not None:
+                found.append(base)
+    return found
+
+
 def disable_lora(layer: Any) -> None:
     """Undo `layer.enable_lora(...)` (Dense, EinsumDense, Embedding): the adapters go, the
     frozen kernel trains again. Keras has no public way back; an in-place rewrite that
@@ -115,6 +126,61 @@ def disable_lora(layer: Any) -> None:
         layer.lora_alpha = None
     finally:
         layer._tracker.lock()
+
+
+def _contents(value: Any) -> Any:
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, set):
+        return set(value)
+    return None
+
+
+def _put_back(container: Any, contents: Any) -> None:
+    """The contents back in place, through the base type's methods: Keras's tracked
+    lists and dicts would track (and, on a built layer, refuse) what goes back in."""
+    if isinstance(container, list):
+        list.__setitem__(container, slice(None), contents)
+    elif isinstance(container, dict):
+        dict.clear(container)
+        dict.update(container, contents)
+    else:
+        set.clear(container)
+        set.update(container, contents)
+
+
+def saved_state(layer: Any) -> Callable[[], None]:
+    """A function that puts `layer` back as it is now: its attributes, the lists of
+    variables it tracks, its tracker's bookkeeping and a shared dtype-policy map.
+
+    `layer.quantize(mode)` deletes the float kernel and creates integer variables
+    in its place; Keras has no way back. An in-place rewrite that fails after
+    quantizing needs one to leave the caller's model as it was; the float
+    variables themselves are kept alive by this state, so nothing is recomputed.
+    """
+    attributes = dict(layer.__dict__)
+    contents = {name: _contents(value) for name, value in attributes.items()}
+    tracker = getattr(layer, "_tracker", None)
+    stored = {name: set(ids) for name, ids in tracker.stored_ids.items()} if tracker is not None else None
+    policy = attributes.get("_dtype_policy")
+    policy_map = dict(policy._policy_map) if isinstance(policy, keras.dtype_policies.DTypePolicyMap) else None
+
+    def restore() -> None:
+        for name in [n for n in layer.__dict__ if n not in attributes]:
+            object.__delattr__(layer, name)
+        for name, value in attributes.items():
+            object.__setattr__(layer, name, value)
+            if contents[name] is not None:
+                _put_back(value, contents[name])
+        if stored is not None and tracker is not None:
+            for name, ids in stored.items():
+                _put_back(tracker.stored_ids[name], ids)
+        if policy_map is not None and policy is not None:
+            _put_back(policy._policy_map, policy_map)
+
+    return restore
 
 
 def set_trainable(layer: Any, value: bool) -> None:

@@ -217,7 +217,8 @@ def _run(
                 suite.changes = [c.model_copy(update={"layer": built.located(c.layer)}) for c in changes]
         else:
             with clock.stage("inplace"):
-                inplace_notes, undo = apply_inplace(view, plan)
+                inplace_notes, quantized, undo = apply_inplace(view, plan)
+                summary = WeightSummary(actions=quantized)
             new_model = model
             notes += inplace_notes
         try:

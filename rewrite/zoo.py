@@ -45,3 +45,21 @@ def cnn() -> Any:
     x = keras.layers.Dense(16, activation="relu", name="fc2")(x)
     outputs = keras.layers.Dense(10, activation="softmax", name="fc_out")(x)
     return _busy_batchnorm(keras.Model(inputs, outputs, name="zoo_cnn"))
+
+
+def encoder() -> Any:
+    """A small text encoder: token embedding, one attention block (MultiHeadAttention,
+    LayerNormalization, a Dense feed-forward), pooled into a Dense head."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    ids = keras.Input((12,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(100, 16, name="embed")(ids)
+    attended = keras.layers.MultiHeadAttention(2, 8, name="attention")(x, x)
+    x = keras.layers.LayerNormalization(name="norm1")(keras.layers.Add(name="residual1")([x, attended]))
+    h = keras.layers.Dense(32, activation="gelu", name="ffn_in")(x)
+    h = keras.layers.Dense(16, name="ffn_out")(h)
+    x = keras.layers.LayerNormalization(name="norm2")(keras.layers.Add(name="residual2")([x, h]))
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    outputs = keras.layers.Dense(4, name="head")(x)
+    return keras.Model(ids, outputs, name="zoo_encoder")

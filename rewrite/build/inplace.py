@@ -15,10 +15,13 @@ from typing import Any
 import keras
 
 from rewrite import _keras_private as keras_private
+from rewrite.planner.builtin_transforms import merged_lora_weights
 from rewrite.planner.plan import Plan
+from rewrite.build.quantize import quantize_inplace
 from rewrite.errors import InplaceError
 from rewrite.graphview.view import GraphView
 from rewrite.lang.expressions import equal
+from rewrite.report.data import WeightAction
 
 # Fields that change behaviour but never a weight's shape.
 INPLACE_FIELDS = {
@@ -42,20 +45,48 @@ INPLACE_FIELDS = {
 _CLONE_HINT = "use mode='clone' (CLI: --mode clone), which rebuilds the layer from its config"
 
 
-def _setter(layer: Any, field: str, value: Any) -> None:
+def _setter(layer: Any, field: str, value: Any) -> Callable[[], None]:
+    """Set `field` on `layer`; return what puts it back."""
     if field == "lora_rank":
-        if getattr(layer, "lora_enabled", False):
-            raise InplaceError(
-                f"layer `{layer.name}` has LoRA of rank {layer.lora_rank} already; Keras cannot change the rank of "
-                "built adapters: merge them first (`replace ... with merge_lora`) or rewrite in clone mode"
-            )
-        layer.enable_lora(int(value))
-    elif field == "activation":
+        return _set_lora_rank(layer, value)
+    before = layer.trainable if field == "trainable" else getattr(layer, field)
+    if field == "activation":
         layer.activation = keras.activations.get(value)
     elif field == "trainable":
         keras_private.set_trainable(layer, bool(value))
     else:
         setattr(layer, field, value)
+    if field == "trainable":
+        return lambda: keras_private.set_trainable(layer, before)
+    return lambda: setattr(layer, field, before)
+
+
+def _set_lora_rank(layer: Any, value: Any) -> Callable[[], None]:
+    """Adapters on (`enable_lora`), or merged into the kernel and off (`none`)."""
+    if not value:
+        merged = merged_lora_weights(layer)
+        if merged is None:
+            return lambda: None
+        restore = keras_private.saved_state(layer)
+        base = {v.name: v for v in layer.weights}
+        before = {name: base[name].numpy() for name in merged}
+        keras_private.disable_lora(layer)
+        for name, values in merged.items():
+            base[name].assign(values)
+
+        def unmerge() -> None:
+            restore()
+            for name, values in before.items():
+                base[name].assign(values)
+
+        return unmerge
+    if getattr(layer, "lora_enabled", False):
+        raise InplaceError(
+            f"layer `{layer.name}` has LoRA of rank {layer.lora_rank} already; Keras cannot change the rank of "
+            "built adapters: merge them first (`lora_rank := none`) or rewrite in clone mode"
+        )
+    layer.enable_lora(int(value))
+    return lambda: keras_private.disable_lora(layer)
 
 
 def _refusal(path: str, layer: Any, field: str) -> str | None:
@@ -80,25 +111,24 @@ def _refusal(path: str, layer: Any, field: str) -> str | None:
     return None
 
 
-def apply_inplace(view: GraphView, plan: Plan) -> tuple[list[str], Callable[[], None]]:
-    """Set the plan's fields on the layers of `view.model`.
+def apply_inplace(view: GraphView, plan: Plan) -> tuple[list[str], list[WeightAction], Callable[[], None]]:
+    """Set the plan's fields on the layers of `view.model`, then quantize the layers it marks.
 
-    Returns notes for the report and a function that puts every field back.
+    Returns notes for the report, the variables quantization created, and a
+    function that puts every field and layer back.
     """
     edits = [(path, edit.info.layer, f, v) for path, edit in plan.edits.items() for f, v in edit.overrides.items()]
     for path, layer, f, _ in edits:
         refusal = _refusal(path, layer, f)
         if refusal:
             raise InplaceError(refusal)
-    done: list[tuple[Any, str, Any]] = []
+    done: list[Callable[[], None]] = []
     # Whether get_config() reads the field back from the attribute is a property of the
     # class: for Keras's own classes one layer per class and field answers for all of them.
     verified: set[tuple[type, str]] = set()
     try:
         for path, layer, f, value in edits:
-            before = layer.trainable if f == "trainable" else getattr(layer, f)
-            _setter(layer, f, value)
-            done.append((layer, f, before))
+            done.append(_setter(layer, f, value))
             if (type(layer), f) in verified:
                 continue
             saved = layer.get_config().get(f)
@@ -109,6 +139,7 @@ def apply_inplace(view: GraphView, plan: Plan) -> tuple[list[str], Callable[[], 
                 )
             if type(layer).__module__.startswith("keras.src."):
                 verified.add((type(layer), f))
+        quantized_notes, actions, unquantize = quantize_inplace(plan)
     except Exception:
         _undo(done)
         raise
@@ -116,23 +147,20 @@ def apply_inplace(view: GraphView, plan: Plan) -> tuple[list[str], Callable[[], 
     reset = set()
     for m in models:
         reset.update(keras_private.reset_compiled_functions(m))
-    notes = [f"{len(edits)} field(s) set in place on the input model"]
+    notes = [f"{len(edits)} field(s) set in place on the input model"] if edits else []
+    notes += quantized_notes
     if reset:
         notes.append(f"dropped traced functions so the change shows: {', '.join(sorted(reset))}")
 
     def undo() -> None:
+        unquantize()
         _undo(done)
         for m in models:
             keras_private.reset_compiled_functions(m)
 
-    return notes, undo
+    return notes, actions, undo
 
 
-def _undo(done: list[tuple[Any, str, Any]]) -> None:
-    for layer, f, before in reversed(done):
-        if f == "trainable":
-            keras_private.set_trainable(layer, before)
-        elif f == "lora_rank":
-            keras_private.disable_lora(layer)
-        else:
-            setattr(layer, f, before)
+def _undo(done: list[Callable[[], None]]) -> None:
+    for put_back in reversed(done):
+        put_back()

@@ -15,11 +15,13 @@ from typing import Any, Literal, NoReturn
 import keras
 import numpy as np
 
+from rewrite.planner.builtin_transforms import merged_lora_weights
 from rewrite.planner.plan import Plan
 from rewrite.errors import WeightPolicyError
 from rewrite.graphview.view import GraphView, relative_path
 from rewrite.build.clone import Materialized, owned_value
 from rewrite.report.data import WeightAction, WeightSummary
+from rewrite.build.quantize import quantize_clone
 from rewrite.build.widen import widen_weights
 
 
@@ -94,6 +96,7 @@ def transfer(view: GraphView, plan: Plan, built: Materialized) -> Transfer:
     for key, layer in built.added.items():
         if id(layer) not in carriers:
             _initialize_added(key, layer, plan, actions)
+    built.notes += quantize_clone(plan, built.pairs, built.added, result.kept, actions)
     result.summary = WeightSummary(copied=len(result.kept), copied_values=copied_values, actions=actions)
     adapters = [a for a in actions if a.action == "adapter"]
     if adapters:
@@ -160,9 +163,15 @@ def _transfer_layer(
             for key, a, b in widen_weights(widening, path, pairs):
                 widened.add(id(b))
                 actions.append(WeightAction(layer=path, weight=key, action="widened", old_shape=list(a.shape), new_shape=list(b.shape)))
+    # Adapters the rewritten layer no longer has are folded into its kernel, as Keras's save does.
+    merged = merged_lora_weights(old) if not getattr(new, "lora_enabled", False) else None
     copied_values = 0
     for key, a, b in pairs:
         if id(b) in widened:
+            continue
+        if merged and b.name in merged and tuple(a.shape) == tuple(b.shape):
+            b.assign(merged[b.name])
+            actions.append(WeightAction(layer=path, weight=key, action="computed", old_shape=list(a.shape), new_shape=list(b.shape)))
             continue
         if tuple(a.shape) == tuple(b.shape):
             if built.prefilled.get(id(b)) is not a:

@@ -3,6 +3,8 @@
     model = "rewrite.zoo:cnn"          # module:callable that builds the model
     rules = "fold-bn.rw"               # default: the file named like the test
     params = { act = "gelu" }          # optional
+    mode = "inplace"                   # optional: the rewrite mode (default "clone")
+    in_memory = true                   # optional: changes a save would lose are allowed
 
     [expect]
     matched = ["conv1", "bn1"]         # layers the rules must match (all of them)
@@ -140,7 +142,9 @@ def run_test(path: Path, update: bool = False) -> RuleTestOutcome:
         rules = load(rules_path)
         model = load_model(spec["model"])
         before = _layers(model)
-        result = rules.apply(model, params=spec.get("params", {}))
+        result = rules.apply(
+            model, params=spec.get("params", {}), mode=spec.get("mode", "clone"), in_memory=bool(spec.get("in_memory", False))
+        )
     except (RewriteError, KeyError, ValueError) as exc:
         outcome.failures.append(f"applying {rules_path.name} failed: {type(exc).__name__}: {exc}")
         return outcome
@@ -162,9 +166,11 @@ def run_test(path: Path, update: bool = False) -> RuleTestOutcome:
     for name in expect.get("added", []):
         if name not in after or name in before:
             outcome.failures.append(f"expect.added: `{name}` is not a new layer of the result")
+    from rewrite.validation.effects import find_layer  # imports Keras: only once a test runs
+
     for key, wanted in expect.get("fields", {}).items():
         layer_path, _, field_name = key.rpartition(".")
-        layer = after.get(layer_path)
+        layer = after.get(layer_path) or find_layer(result.model, layer_path)  # a sublayer, by its path
         if layer is None:
             outcome.failures.append(f"expect.fields: no layer `{layer_path}` in the result")
             continue

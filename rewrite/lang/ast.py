@@ -6,7 +6,7 @@ checker and the planner; nothing in here knows about Keras.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, TypeGuard, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -269,8 +269,26 @@ class Wrap(StatementNode):
     call: Call
 
 
-Statement = Annotated[SetField | Delete | Insert | Replace | Wrap, Field(discriminator="kind")]
-AnyStatement = SetField | Delete | Insert | Replace | Wrap
+QuantizeMode = Literal["int8", "int4", "float8"]
+QUANTIZE_MODES: tuple[str, ...] = get_args(QuantizeMode)
+"""The modes `quantize` takes: Keras's weight-only modes, computed from the trained weights alone."""
+
+
+class Quantize(StatementNode):
+    """`quantize SELECTOR MODE`: Keras's `layer.quantize(MODE)` on each matched layer's trained weights."""
+
+    kind: Literal["quantize"] = "quantize"
+    selector: Selector
+    mode: QuantizeMode
+
+
+Statement = Annotated[SetField | Delete | Insert | Replace | Wrap | Quantize, Field(discriminator="kind")]
+AnyStatement = SetField | Delete | Insert | Replace | Wrap | Quantize
+STATEMENT_TYPES: tuple[type, ...] = get_args(AnyStatement)
+
+
+def is_statement(node: object) -> TypeGuard[AnyStatement]:
+    return isinstance(node, STATEMENT_TYPES)
 
 
 class ExpectMatches(Node):
@@ -339,12 +357,12 @@ class RuleFile(Node):
     path: str = "<string>"
     uses: list[Use] = Field(default_factory=list)
     params: list[Param] = Field(default_factory=list)
-    body: list[Annotated[Rule | SetField | Delete | Insert | Replace | Wrap, Field(discriminator="kind")]] = Field(
+    body: list[Annotated[Rule | SetField | Delete | Insert | Replace | Wrap | Quantize, Field(discriminator="kind")]] = Field(
         default_factory=list
     )
 
 
-for _model in (BinOp, Neg, TupleValue, ListValue, Compare, Member, Selector, SetField, Range, Call, Capture, Delete, Insert, Replace, Wrap, Rule, RuleFile):
+for _model in (BinOp, Neg, TupleValue, ListValue, Compare, Member, Selector, SetField, Range, Call, Capture, Delete, Insert, Replace, Wrap, Quantize, Rule, RuleFile):
     _model.model_rebuild()
 
 

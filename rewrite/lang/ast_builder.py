@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast as pyast
+import difflib
 import re
 from typing import Any, TypedDict
 
@@ -33,6 +34,18 @@ def _number(text: str) -> int | float:
     if _INT.fullmatch(text):
         return int(text)
     return float(text)
+
+
+def _quantize_mode_problem(mode: str) -> str:
+    modes = ", ".join(ast.QUANTIZE_MODES)
+    if mode in ("gptq", "awq"):
+        return (
+            f"`{mode}` quantization calibrates on sample data, which a rule file cannot hold: run Keras's "
+            f"`model.quantize(\"{mode}\", config=...)` in Python, or quantize by rule with one of {modes}"
+        )
+    close = difflib.get_close_matches(mode.lower(), ast.QUANTIZE_MODES, n=1)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return f"unknown quantization mode `{mode}`: `quantize SELECTOR MODE` takes one of {modes}{hint}"
 
 
 class Pos(TypedDict):
@@ -193,6 +206,12 @@ class ToAst(Transformer):
     def delete(self, meta, c):
         return self._statement(meta, ast.Delete, selector=c[0])
 
+    def quantize(self, meta, c):
+        mode = str(c[1])
+        if mode not in ast.QUANTIZE_MODES:
+            raise self._error(c[1], _quantize_mode_problem(mode), "unknown quantize mode")
+        return self._statement(meta, ast.Quantize, selector=c[0], mode=mode)
+
     def insert(self, meta, c):
         extra = dict(c[3:])
         return self._statement(meta, ast.Insert, call=c[0], where=_lit(c[1]), selector=c[2], **extra)
@@ -275,7 +294,7 @@ class ToAst(Transformer):
         description = None
         if rest and isinstance(rest[0], Token):
             description = self._string(rest.pop(0))
-        statements = [i for i in rest if isinstance(i, (ast.SetField, ast.Delete, ast.Insert, ast.Replace, ast.Wrap))]
+        statements = [i for i in rest if ast.is_statement(i)]
         expects = [i for i in rest if isinstance(i, (ast.ExpectMatches, ast.ExpectOutputs))]
         return ast.Rule(
             id=rule_id,
@@ -291,5 +310,5 @@ class ToAst(Transformer):
             path=self.file,
             uses=[i for i in c if isinstance(i, ast.Use)],
             params=[i for i in c if isinstance(i, ast.Param)],
-            body=[i for i in c if isinstance(i, (ast.Rule, ast.SetField, ast.Delete, ast.Insert, ast.Replace, ast.Wrap))],
+            body=[i for i in c if isinstance(i, ast.Rule) or ast.is_statement(i)],
         )

@@ -119,6 +119,8 @@ class Checker:
             for link in stmt.chain:
                 self.check_selector(stmt.file, link.selector)
             self.check_call(stmt.file, stmt.call, role="replace", captures={c.name for c in stmt.chain if c.name})
+        elif isinstance(stmt, ast.Quantize):
+            self.check_selector(stmt.file, stmt.selector)
         else:
             self.check_selector(stmt.file, stmt.selector)
             self.check_call(stmt.file, stmt.call, role="wrap")
@@ -243,6 +245,10 @@ def _field_refs(stmt: ast.AnyStatement) -> list[ast.FieldRef]:
     return []
 
 
+QUANTIZED_POLICY_PREFIXES = ("int8", "int4", "float8", "gptq", "awq")
+"""How Keras's quantized dtype policies are named: `int8_from_float32`, `int4_from_mixed_bfloat16`, ..."""
+
+
 def value_problem(kind: str, value: Any, cat: Catalog) -> str | None:
     """Why `value` cannot be a value of a field of this kind; None when it can."""
     is_int = isinstance(value, int) and not isinstance(value, bool)
@@ -265,6 +271,15 @@ def value_problem(kind: str, value: Any, cat: Catalog) -> str | None:
         items = value if isinstance(value, (tuple, list)) else (value,)
         if not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in items):
             return "expected a positive whole number or a tuple of them, e.g. (3, 3)"
+    if kind == "dtype" and isinstance(value, str) and value.split("_")[0] in QUANTIZED_POLICY_PREFIXES:
+        mode = value.split("_")[0]
+        start = f"`{value}` is a quantized dtype policy: set as a field, the layer would start with random integer weights and scales"
+        if mode not in ast.QUANTIZE_MODES:
+            return (
+                f"{start}; `{mode}` calibrates on sample data, so run Keras's `model.quantize(\"{mode}\", config=...)` in "
+                f"Python, or quantize by rule with `quantize SELECTOR MODE` ({', '.join(ast.QUANTIZE_MODES)})"
+            )
+        return f"{start} instead of its trained kernel quantized; write `quantize SELECTOR {mode}`, which quantizes the trained weights as Keras's `layer.quantize()` does"
     if kind == "activation":
         if value is None:
             return None

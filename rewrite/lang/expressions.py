@@ -115,9 +115,12 @@ def is_number(value: Any) -> bool:
 
 
 def normalize(field: str, value: Any) -> Any:
-    """A value in the form it is compared in: activations by canonical name, lists as tuples."""
+    """A value in the form it is compared in: activations by canonical name, dtype policies by
+    name, lists as tuples."""
     if field in ACTIVATION_FIELDS:
         return canonical_activation(value)
+    if field == "dtype" and isinstance(value, dict) and isinstance(value.get("config"), dict) and "name" in value["config"]:
+        return value["config"]["name"]  # a serialized dtype policy compares as its name: "mixed_bfloat16"
     if isinstance(value, list):
         return tuple(normalize(field, v) for v in value)
     return value

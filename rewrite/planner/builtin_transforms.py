@@ -109,13 +109,33 @@ def merge_lora(match: TransformMatch) -> list[NewLayer]:
     (config,) = match.configs
     if not getattr(layer, "lora_enabled", False):
         raise TransformSkip(f"`{layer.name}` has no LoRA adapters to merge")
-    values = {w.name: np.asarray(keras.ops.convert_to_numpy(w.value), dtype=np.float64) for w in layer.weights}
+    merged = merged_lora_weights(layer)
+    if merged is None:
+        raise TransformSkip(f"`{layer.name}` ({type(layer).__name__}) keeps its adapters in a way merge_lora does not know")
+    values = {w.name: np.asarray(keras.ops.convert_to_numpy(w.value)) for w in layer.weights if w.name not in _ADAPTERS}
+    values.update(merged)
+    new = type(layer).from_config({k: v for k, v in config.items() if k not in ("lora_rank", "lora_alpha")})
+    return [NewLayer(new, weights=values)]  # type: ignore[arg-type]
+
+
+_ADAPTERS = {n for pair in LORA_WEIGHTS.values() for n in pair}
+
+
+def merged_lora_weights(layer: Any) -> dict[str, Any] | None:
+    """The base weight of a layer with LoRA adapters with them folded in, by name:
+    `W + (lora_alpha / lora_rank) * A @ B` (in float64, stored in the variable's dtype).
+    None for a layer without adapters, or with adapters kept in a way not known here."""
+    if not getattr(layer, "lora_enabled", False):
+        return None
+    values = {w.name: w for w in layer.weights}
     base = next((name for name in LORA_WEIGHTS if name in values), None)
     if base is None or not all(n in values for n in LORA_WEIGHTS[base]):
-        raise TransformSkip(f"`{layer.name}` ({type(layer).__name__}) keeps its adapters in a way merge_lora does not know")
-    a, b = (values.pop(n) for n in LORA_WEIGHTS[base])
+        return None
+
+    def read(name: str) -> Any:
+        return np.asarray(keras.ops.convert_to_numpy(values[name].value), dtype=np.float64)
+
+    a, b = (read(n) for n in LORA_WEIGHTS[base])
     scale = float(layer.lora_alpha) / float(layer.lora_rank)
-    values[base] = values[base] + scale * np.tensordot(a, b, axes=1)
-    new = type(layer).from_config({k: v for k, v in config.items() if k not in ("lora_rank", "lora_alpha")})
-    dtype = layer.variable_dtype
-    return [NewLayer(new, weights={name: value.astype(dtype) for name, value in values.items()})]  # type: ignore[arg-type]
+    merged = read(base) + scale * np.tensordot(a, b, axes=1)
+    return {base: merged.astype(keras.backend.standardize_dtype(values[base].dtype))}

@@ -60,6 +60,8 @@ class LayerEdit:
     weights: dict[str, Any] | None = None
     """Values computed by a transform, by variable name, set as they are."""
     identity: bool = False
+    quantize: str | None = None
+    """The mode Keras's `layer.quantize` is called with once the weights are in place."""
     carry_from: str | None = None
     """A model layer whose weights this added layer takes, by path and shape."""
 
@@ -101,7 +103,7 @@ class Plan:
                 continue  # described by the edit of the layer it hangs from
             parts.append([
                 key, jsonable(e.overrides), e.policy, e.remove, added(e.replacement), added(e.before), added(e.after),
-                added([e.wrapper]) if e.wrapper else None,
+                added([e.wrapper]) if e.wrapper else None, e.quantize,
             ])
         text = json.dumps(parts, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()

@@ -17,6 +17,7 @@ from rewrite.lang.catalog import catalog
 from rewrite.lang.expressions import compare
 from rewrite.lang.loader import CheckedRules
 from rewrite.planner.plan import OutputExpectation, Plan, StatementOutcome
+from rewrite.planner.quantize import apply_quantize
 from rewrite.planner.set_field import apply_set_field, narrowed_dtypes
 from rewrite.planner.structural import apply_structural
 from rewrite.report.data import NearMiss, StatementReport
@@ -38,6 +39,8 @@ def build_plan(ruleset: CheckedRules, view: GraphView, params: dict[str, Any], s
         out = StatementOutcome()
         if isinstance(stmt, ast.SetField):
             apply_set_field(plan, view, cs, out)
+        elif isinstance(stmt, ast.Quantize):
+            apply_quantize(plan, view, cs, out)
         else:
             apply_structural(plan, view, cs, out)
         out.warnings += narrowed_dtypes(out.changes)
@@ -53,8 +56,8 @@ def build_plan(ruleset: CheckedRules, view: GraphView, params: dict[str, Any], s
                 plan.problems.append(Diagnostic(stmt.file, stmt.line, stmt.column, f"`{stmt.source}` matched no layer (--strict)", code="no-match"))
         if out.preserving is not None:
             preserving.append(out.preserving)
-        elif out.changes or out.structure:
-            other_changes = True
+        elif out.structure or any(c.field != "trainable" for c in out.changes):
+            other_changes = True  # what trains is not what the model computes
         rule_id = cs.rule.id if cs.rule else None
         if rule_id:
             rule_matches.setdefault(rule_id, set()).update(i.path for i in out.matched)

@@ -60,8 +60,10 @@ def find_layer(model: Any, path: str) -> Any | None:
     return current
 
 
-def read_back(layer: Any, field: str, value: Any) -> str | None:
-    """Why `layer` does not show `field` = `value` (config or effect); None when it does."""
+def read_back(layer: Any, field: str, value: Any, shallow: bool = False) -> str | None:
+    """Why `layer` does not show `field` = `value` (config or effect); None when it does.
+
+    `shallow`: for `trainable`, only the layer's own flag (its sublayers were set apart)."""
     if field == "name":
         return None if layer.name == value else f"its name is `{layer.name}`"
     try:
@@ -71,7 +73,10 @@ def read_back(layer: Any, field: str, value: Any) -> str | None:
     if field in config and not _config_shows(layer, config, field, value):
         return f"its config says {field}={show(config[field])}"
     if field == "trainable":
-        return _trainable_problem(layer, bool(value))
+        return _trainable_problem(layer, bool(value), shallow)
+    if field == "quantization_mode":
+        mode = getattr(layer, "quantization_mode", None)
+        return None if mode == value else "it is not quantized" if mode is None else f"it is quantized to {mode}"
     if field == "lora_rank":
         rank = getattr(layer, "lora_rank", None) if getattr(layer, "lora_enabled", False) else None
         if (rank or None) != (value or None):
@@ -96,11 +101,14 @@ def _config_shows(layer: Any, config: dict[str, Any], field: str, value: Any) ->
     return bool(equal(field, config[field], expected))
 
 
-def _trainable_problem(layer: Any, value: bool) -> str | None:
+def _trainable_problem(layer: Any, value: bool, shallow: bool = False) -> str | None:
     if bool(layer.trainable) != value:
         return f"the layer says trainable={layer.trainable}"
+    if shallow:
+        return None
     if value:
-        wrong = [v.path for v in keras_private.created_trainable(layer) if not v.trainable]
+        frozen_by_lora = {id(v) for v in keras_private.lora_frozen(layer)}  # Keras freezes what adapters adapt
+        wrong = [v.path for v in keras_private.created_trainable(layer) if not v.trainable and id(v) not in frozen_by_lora]
         state = "not trainable"
     else:
         wrong = [v.path for v in layer.weights if v.trainable]
@@ -111,15 +119,36 @@ def _trainable_problem(layer: Any, value: bool) -> str | None:
     return f"{len(wrong)} of its variables are {state} ({', '.join(wrong[:2])}{more})"
 
 
+def final_changes(changes: Sequence[FieldChange]) -> list[tuple[FieldChange, bool]]:
+    """The change that stands for each layer and field: the last one made.
+
+    `*.trainable := false` then `query.trainable := true` leaves `query` trainable,
+    and its composite layer frozen but for `query`: the composite's change is read
+    on the layer's own flag (True: shallow), not on the sublayer a later statement
+    set apart.
+    """
+    last: dict[tuple[str, str], FieldChange] = {}
+    for change in changes:
+        last.pop((change.layer, change.field), None)
+        last[(change.layer, change.field)] = change
+    standing = list(last.values())
+    later_inner = {
+        c.layer for c in standing if c.field == "trainable" and any(
+            o.field == "trainable" and c.layer.startswith(f"{o.layer}/") and o.new != c.new for o in standing
+        )
+    }
+    return [(c, c.field == "trainable" and any(i.startswith(f"{c.layer}/") for i in later_inner)) for c in standing]
+
+
 def check_in_effect(changes: Sequence[FieldChange], model: Any) -> CheckResult | None:
     """Each change read back on the model in memory; None when there is no field change."""
     checked, wrong = 0, []
-    for change in changes:
+    for change, shallow in final_changes(changes):
         layer = find_layer(model, change.layer)
         if layer is None:
             continue  # renamed, or replaced by a later statement: nothing to read it on
         checked += 1
-        why = read_back(layer, change.field, change.new)
+        why = read_back(layer, change.field, change.new, shallow)
         if why:
             wrong.append(f"`{change.layer}`.{change.field} := {show(change.new)}: {why}")
     if not checked:
@@ -139,17 +168,21 @@ def check_kept(
     the variables that train compared; the check and what a save would lose."""
     lost = []
     checked = 0
-    for change in changes:
+    for change, shallow in final_changes(changes):
         if find_layer(model, change.layer) is None:
             continue
         checked += 1
         layer = find_layer(rebuilt, change.layer)
-        why = f"there is no layer `{change.layer}`" if layer is None else read_back(layer, change.field, change.new)
+        why = f"there is no layer `{change.layer}`" if layer is None else read_back(layer, change.field, change.new, shallow)
         if why:
             lost.append(f"`{change.layer}`.{change.field} := {show(change.new)}: after {how}, {why}{_cause(model, change)}")
     training, retraining = _training_by_layer(model), _training_by_layer(rebuilt)
-    if training != retraining:
-        moved = sorted(p for p in set(training) | set(retraining) if training.get(p, 0) != retraining.get(p, 0))
+    changed = {c.layer for c in changes}
+    moved = sorted(
+        p for p in set(training) | set(retraining)
+        if training.get(p, 0) != retraining.get(p, 0) and _touched(p, changed)
+    )
+    if moved:
         counts = ", ".join(f"`{p}` {training.get(p, 0)} -> {retraining.get(p, 0)}" for p in moved[:SHOWN])
         lost.append(f"after {how}, other variables train than in memory (trainable variables per layer: {counts})")
     if not checked and not lost:
@@ -213,7 +246,7 @@ def check_kept_by_layer(changes: Sequence[FieldChange], model: Any, in_memory: b
     """`check_kept` where no whole rebuilt model is at hand (variants reuse a config memo):
     each changed layer is rebuilt from its own config and build config, as a load does."""
     lost, checked = [], 0
-    for change in changes:
+    for change, shallow in final_changes(changes):
         layer = find_layer(model, change.layer)
         if layer is None or isinstance(layer, keras.Model):
             continue
@@ -226,7 +259,7 @@ def check_kept_by_layer(changes: Sequence[FieldChange], model: Any, in_memory: b
         except Exception as exc:  # the config round trip check names this failure
             lost.append(f"`{change.layer}`: rebuilding it from its config failed ({type(exc).__name__})")
             continue
-        why = read_back(fresh, change.field, change.new)
+        why = read_back(fresh, change.field, change.new, shallow)
         if why:
             lost.append(f"`{change.layer}`.{change.field} := {show(change.new)}: rebuilt from its config, {why}{_cause(model, change)}")
     if not checked:
@@ -244,6 +277,13 @@ def _kept_verdict(lost: list[str], in_memory: bool, passed: str) -> tuple[CheckR
         advice = ". To keep the change in this process only, pass in_memory=True (result.save() then refuses)"
         return CheckResult(kind="changes-kept", name=name, status="failed", detail=_joined(lost) + advice), lost
     return CheckResult(kind="changes-kept", name=name, status="passed", detail=passed), []
+
+
+def _touched(path: str, changed: set[str]) -> bool:
+    """A layer the rules changed, or one inside it. What trains elsewhere was as it is
+    before the rewrite (a model frozen in place by an earlier run) and is not this
+    rewrite's to answer for; a changed sublayer is read back on its own."""
+    return any(path == c or path.startswith(f"{c}/") for c in changed)
 
 
 def _training_by_layer(model: Any) -> dict[str, int]:
