@@ -136,3 +136,22 @@ def test_in_place_quantization_is_undone_when_validation_fails(keras):
     for v, value in zip(model.weights, values):
         np.testing.assert_array_equal(keras_numpy(v), value)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(probe)), before)
+
+
+def test_dtype_policies_keep_variables_in_their_dtype_and_bad_ones_are_clear_errors(keras):
+    model = _model(keras)
+    mixed = rewrite.apply(model, 'Dense.dtype := "mixed_bfloat16"', probe=IDS)
+    fc = mixed.model.get_layer("fc")
+    assert fc.compute_dtype == "bfloat16" and fc.kernel.dtype == "float32"
+    np.testing.assert_array_equal(fc.kernel.numpy(), model.get_layer("fc").kernel.numpy())  # kept bit for bit
+    assert 0 < max(d.max_abs for d in mixed.report.drift) < 0.1
+    half = rewrite.apply(model, 'Dense[name = "fc"].dtype := "bfloat16"', probe=IDS).model.get_layer("fc")
+    assert half.kernel.dtype == "bfloat16"
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(keras.ops.cast(half.kernel, "float32")),
+        keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.cast(model.get_layer("fc").kernel, "bfloat16"), "float32")),
+    )
+    with pytest.raises(rewrite.PlanError, match=r"`fc` \(Dense\) holds float weights; under the `int32` policy"):
+        rewrite.apply(model, 'Dense[name = "fc"].dtype := "int32"')
+    with pytest.raises(rewrite.PlanError, match="Invalid dtype: float17"):
+        rewrite.apply(model, 'Dense[name = "fc"].dtype := "float17"')

@@ -23,8 +23,17 @@ from rewrite.planner.selection import FieldReader, candidates_for, fields_of
 from rewrite.planner.widening import plan_widening
 from rewrite.report.data import FieldChange, Skip
 
+_INTEGER_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
+
 
 def _check_value(info: LayerInfo, field_name: str, value: Any, stmt: ast.SetField) -> None:
+    if field_name == "dtype" and value in _INTEGER_DTYPES and info.layer is not None and info.layer.weights:
+        raise plan_error(
+            stmt,
+            f"layer `{info.path}` ({info.class_name}) holds float weights; under the `{value}` policy Keras would "
+            "compute and store them as integers (and cannot initialize them): give it a float policy (float32, "
+            "bfloat16, mixed_bfloat16, ...), or write `quantize SELECTOR int8` to store int8 weights with a scale",
+        )
     cls = catalog().classes.get(info.class_name)
     kind = cls.fields.get(field_name) if cls else None
     if kind:
