@@ -46,3 +46,11 @@ def test_a_partial_run_prints_and_leaves_the_record_alone(tmp_path, monkeypatch,
     assert main(["--quick", "--only", "check"]) == 0
     assert main(["--only", "check", "--statements", "10"]) == 0
     assert not (tmp_path / "benchmarks").exists()  # no partial benchmarks/results.json
+
+
+def test_quantize_speed_runs_and_prints_its_ratio(capsys):
+    from benchmarks import quantize_speed
+
+    assert quantize_speed.main(["--layers", "2", "--width", "8", "--pairs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "A/B" in out and len(out.strip().splitlines()) == 3

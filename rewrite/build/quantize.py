@@ -56,26 +56,29 @@ def quantize_layers(
     """
     replaced: set[int] = set()
     before = after = 0
-    for path, layer, mode in targets:
-        if first is not None:
-            first(layer)
-        old = list(layer.weights)
-        before += weight_bytes(old)
-        _quantize(path, layer, mode)
-        new = list(layer.weights)
-        after += weight_bytes(new)
-        kept_ids = {id(v) for v in new}
-        replaced |= {id(v) for v in old if id(v) not in kept_ids}
-        old_shapes = {v.name: list(v.shape) for v in old}
-        for v in new:
-            if id(v) not in {id(o) for o in old}:
-                actions.append(
-                    WeightAction(
-                        layer=path, weight=v.path, action="quantized", old_shape=old_shapes.get(v.name), new_shape=list(v.shape)
-                    )
-                )
+    with keras_private.one_collection():
+        for path, layer, mode in targets:
+            if first is not None:
+                first(layer)
+            old = list(layer.weights)
+            _quantize(path, layer, mode)
+            new = list(layer.weights)
+            before, after = before + weight_bytes(old), after + weight_bytes(new)
+            old_ids, new_ids = {id(v) for v in old}, {id(v) for v in new}
+            replaced |= old_ids - new_ids
+            old_shapes = {v.name: list(v.shape) for v in old}
+            actions += [
+                WeightAction(layer=path, weight=v.path, action="quantized", old_shape=old_shapes.get(v.name), new_shape=list(v.shape))
+                for v in new
+                if id(v) not in old_ids
+            ]
     modes = ", ".join(sorted({m for _, _, m in targets}))
-    ratio = "" if not (before and after) else f" ({before / after:.1f}x smaller)" if after < before else f" ({after / before:.1f}x larger: Keras's scales outweigh the kernels)"
+    if not (before and after):
+        ratio = ""
+    elif after < before:
+        ratio = f" ({before / after:.1f}x smaller)"
+    else:
+        ratio = f" ({after / before:.1f}x larger: Keras's scales outweigh the kernels)"
     note = f"quantized {len(targets)} layer(s) to {modes} with Keras's layer.quantize: their weights {_mb(before)} -> {_mb(after)}{ratio}"
     return replaced, note
 
