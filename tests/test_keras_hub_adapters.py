@@ -58,7 +58,9 @@ def test_lora_attention_rule_is_keras_hubs_enable_lora_and_merges_back(keras, tm
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     assert trainable == sum(int(np.prod(v.shape)) for v in reference.trainable_weights)
     np.testing.assert_allclose(_run(keras, model, x), before, atol=1e-6)
-    (note,) = [n for n in result.report.notes if n.startswith("LoRA:")] or [""]
+    (note,) = [n for n in result.report.notes if n.startswith("LoRA:")]
+    assert f"{len(adapters)} adapter variable(s) on {2 * SIZES['num_layers']} layer(s)" in note
+    assert note.endswith(f"-> {trainable:,} (Keras freezes each adapted kernel; its bias still trains)")
     model.save(tmp_path / "lora.keras")  # Keras folds the adapters into the kernels
     np.testing.assert_allclose(_run(keras, keras.saving.load_model(tmp_path / "lora.keras"), x), before, atol=1e-6)
 

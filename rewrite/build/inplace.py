@@ -18,6 +18,7 @@ from rewrite import _keras_private as keras_private
 from rewrite.planner.builtin_transforms import merged_lora_weights
 from rewrite.planner.plan import Plan
 from rewrite.build.quantize import quantize_inplace
+from rewrite.build.weights import is_adapter, lora_note, trainable_parameters
 from rewrite.errors import InplaceError
 from rewrite.graphview.view import GraphView
 from rewrite.lang.expressions import equal
@@ -122,6 +123,8 @@ def apply_inplace(view: GraphView, plan: Plan) -> tuple[list[str], list[WeightAc
         refusal = _refusal(path, layer, f)
         if refusal:
             raise InplaceError(refusal)
+    lora = [(path, layer) for path, layer, f, value in edits if f == "lora_rank" and value]
+    trainable_before = trainable_parameters(view.model) if lora else 0
     done: list[Callable[[], None]] = []
     # Whether get_config() reads the field back from the attribute is a property of the
     # class: for Keras's own classes one layer per class and field answers for all of them.
@@ -149,6 +152,14 @@ def apply_inplace(view: GraphView, plan: Plan) -> tuple[list[str], list[WeightAc
         reset.update(keras_private.reset_compiled_functions(m))
     notes = [f"{len(edits)} field(s) set in place on the input model"] if edits else []
     notes += quantized_notes
+    if lora:
+        adapters = [
+            WeightAction(layer=path, weight=v.path, action="adapter", new_shape=list(v.shape))
+            for path, layer in lora
+            for v in layer.weights
+            if is_adapter(v)
+        ]
+        notes.append(lora_note(adapters, trainable_before, trainable_parameters(view.model)))
     if reset:
         notes.append(f"dropped traced functions so the change shows: {', '.join(sorted(reset))}")
 

@@ -60,7 +60,7 @@ def _pair(old: Any, new: Any) -> tuple[list[tuple[str, Any, Any]], list[Any], li
 LORA_ADAPTERS = ("lora_kernel_a", "lora_kernel_b", "lora_embeddings_a", "lora_embeddings_b")
 
 
-def _is_adapter(var: Any) -> bool:
+def is_adapter(var: Any) -> bool:
     return str(var.name) in LORA_ADAPTERS
 
 
@@ -100,21 +100,21 @@ def transfer(view: GraphView, plan: Plan, built: Materialized) -> Transfer:
     result.summary = WeightSummary(copied=len(result.kept), copied_values=copied_values, actions=actions)
     adapters = [a for a in actions if a.action == "adapter"]
     if adapters:
-        built.notes.append(lora_note(view.model, built.model, adapters))
+        built.notes.append(lora_note(adapters, trainable_parameters(view.model), trainable_parameters(built.model)))
     return result
 
 
-def lora_note(before: Any, after: Any, adapters: list[WeightAction]) -> str:
+def trainable_parameters(model: Any) -> int:
+    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+
+
+def lora_note(adapters: list[WeightAction], trainable_before: int, trainable_after: int) -> str:
     """What LoRA added: adapter variables and parameters, and the parameters that now train."""
     size = sum(int(np.prod(a.new_shape or [])) for a in adapters)
     layers = len({a.layer for a in adapters})
-
-    def training(model: Any) -> int:
-        return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
-
     return (
         f"LoRA: {len(adapters)} adapter variable(s) on {layers} layer(s), {size:,} parameters; trainable parameters "
-        f"{training(before):,} -> {training(after):,} (Keras freezes each adapted kernel; its bias still trains)"
+        f"{trainable_before:,} -> {trainable_after:,} (Keras freezes each adapted kernel; its bias still trains)"
     )
 
 
@@ -129,9 +129,9 @@ def _transfer_layer(
     actions: list[WeightAction],
 ) -> int:
     pairs, orphans, dropped = _pair(old, new)
-    adapters = [v for v in orphans if _is_adapter(v)] if "lora_rank" in plan.overrides(path) else []
+    adapters = [v for v in orphans if is_adapter(v)] if "lora_rank" in plan.overrides(path) else []
     if adapters:  # LoRA adapters, made by Keras's own enable_lora (A random, B zeros): new by design
-        orphans = [v for v in orphans if not _is_adapter(v)]
+        orphans = [v for v in orphans if not is_adapter(v)]
         for v in adapters:
             actions.append(WeightAction(layer=path, weight=relative_path(v, new), action="adapter", new_shape=list(v.shape)))
     mismatched = [(k, a, b) for k, a, b in pairs if tuple(a.shape) != tuple(b.shape)]
