@@ -82,6 +82,21 @@ COMMON_MISTAKES: dict[str, tuple[str, list[str]]] = {
             'rule a "d" {\n',
         ],
     ),
+    "`quantize` without a mode": (
+        "`quantize` takes a selector and then a mode: `quantize SELECTOR int8` (or int4, float8)",
+        [
+            "quantize Dense\n",
+            'quantize Dense[name = "fc"]\n',
+            "quantize (Dense | EinsumDense)\n",
+        ],
+    ),
+    "`quantize ... to MODE`": (
+        "write the mode right after the selector, without `to`: `quantize SELECTOR int8`",
+        [
+            "quantize Dense to int8\n",
+            'quantize Dense[name = "fc"] to int4\n',
+        ],
+    ),
 }
 
 
