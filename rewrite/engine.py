@@ -13,7 +13,13 @@ from typing import Any
 from rewrite.build.clone import materialize, recursion_room
 from rewrite.build.inplace import apply_inplace
 from rewrite.build.weights import transfer
-from rewrite.errors import InplaceError, MatchError, UnsupportedModelError, ValidationFailure
+from rewrite.errors import (
+    InplaceError,
+    MatchError,
+    PlanError,
+    UnsupportedModelError,
+    ValidationFailure,
+)
 from rewrite.graphview.view import GraphView, build_view
 from rewrite.io.provenance import record
 from rewrite.lang.loader import CheckedRules
@@ -23,7 +29,7 @@ from rewrite.progress import Progress, StageClock
 from rewrite.report.data import Evaluation, WeightSummary
 from rewrite.report.rewrite_report import RewriteReport
 from rewrite.result import RewriteResult
-from rewrite.validation.checks import ConfigMemo
+from rewrite.validation.checks import ConfigMemo, check_budgets
 from rewrite.validation.outputs import compute, evaluate_both
 from rewrite.validation.probe import make_probe, require_rows, require_runnable, unprobed_reason
 from rewrite.validation.suite import Level, Mode, Probe, Suite
@@ -112,6 +118,7 @@ def planned(
         warnings=_warnings(ruleset, plan) + [p.message for p in plan.problems],
         timings=clock.timings,
         signature=plan.signature(),
+        cost=plan.cost,
     )
 
 
@@ -184,6 +191,11 @@ def _run(
     if plan.problems:
         problems = ruleset.sourced(plan.problems)
         raise MatchError("the rules did not match as required:\n" + "\n".join(str(p) for p in problems), diagnostics=problems)
+    if mode == "inplace" and plan.pruning is not None:
+        raise PlanError(
+            "pruning removes channels, which changes the shapes of the pruned layers' weights and of every layer that "
+            "reads them; in-place mode only sets fields that keep every shape: use mode='clone' (CLI: --mode clone)"
+        )
     if mode == "inplace" and (plan.structural or plan.added):
         raise InplaceError(
             "in-place mode only sets fields of existing layers; `delete`, `insert`, `replace` and `wrap` "
@@ -227,6 +239,12 @@ def _run(
                     checks, drifts = suite.run(model, new_model, probe, kept, summary.actions, clock.step)
             else:
                 checks, drifts = suite.run(model, new_model, probe, kept, summary.actions, clock.step)
+            cost = plan.cost
+            if cost is not None:  # budgets are checked on the parameters the built model has
+                counted = int(new_model.count_params())
+                if counted != cost.params_after:
+                    notes.append(f"the plan predicted {cost.params_after:,} parameters; the rewritten model has {counted:,}")
+                checks = checks + check_budgets(plan.budgets, cost.model_copy(update={"params_after": counted}))
             evaluation = None
             if evaluate is not None:
                 with clock.stage("evaluate"):
@@ -241,6 +259,7 @@ def _run(
                 weights=summary,
                 validation=checks,
                 drift=drifts,
+                cost=cost,
                 evaluation=evaluation,
                 notes=notes,
                 warnings=_warnings(ruleset, plan),

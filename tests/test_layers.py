@@ -188,6 +188,6 @@ def test_weight_policies_have_one_source():
     from rewrite.lang.parser import parse
     from rewrite.planner.plan import POLICY_ORDER
 
-    assert set(POLICY_ORDER) == set(rule_ast.WEIGHT_POLICIES) == {"keep", "reinit", "slice", "widen", "identity"}
-    with pytest.raises(Exception, match="use one of keep, reinit, slice, widen, identity"):
+    assert set(POLICY_ORDER) == set(rule_ast.WEIGHT_POLICIES) == {"keep", "reinit", "slice", "widen", "identity", "prune"}
+    with pytest.raises(Exception, match="use one of keep, reinit, slice, widen, identity, prune"):
         parse("Dense.units := 3 using weights=stretch")

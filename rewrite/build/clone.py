@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,18 +116,23 @@ def _clone_lambda(layer: keras.layers.Lambda, overrides: dict[str, Any]) -> kera
     )
 
 
-def _fresh_input(tensor: Any) -> Any:
+def _fresh_input(tensor: Any, width: Callable[[str], int | None] | None = None) -> Any:
     """A new Input like the model's, under the same InputLayer name.
 
     clone_model would name it after the symbolic tensor (`keras_tensor_12`), which
-    renames every unnamed input of the model.
+    renames every unnamed input of the model. `width(name)` gives a nested model's
+    input the channel count pruning leaves it.
     """
     history = keras_private.tensor_history(tensor)
     layer = history[0] if history else None
     if not isinstance(layer, keras.layers.InputLayer):
         return keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype)
+    shape = tuple(tensor.shape)
+    channels = width(layer.name) if width is not None else None
+    if channels is not None:
+        shape = (*shape[:-1], channels)
     return keras.Input(
-        batch_shape=tensor.shape,
+        batch_shape=shape,
         dtype=tensor.dtype,
         name=layer.name,
         sparse=layer.sparse,
@@ -289,7 +295,15 @@ class _CloneBuilder:
     def clone_model(self, model: Any) -> Any:
         if isinstance(model, keras.Sequential):
             return self.clone_sequential(model)
-        inputs = keras.tree.map_structure(_fresh_input, model.input)
+        width = None
+        path = self.paths.get(id(model))
+        pruning = self.plan.pruning
+        if path and pruning is not None:
+
+            def width(name: str) -> int | None:
+                return pruning.input_width(f"{path}/{name}#0")
+
+        inputs = keras.tree.map_structure(lambda t: _fresh_input(t, width), model.input)
         return keras.models.clone_model(model, input_tensors=inputs, clone_function=self.clone_layer, call_function=self.call_layer)
 
     def clone_sequential(self, model: keras.Sequential) -> keras.Sequential:

@@ -21,6 +21,7 @@ from rewrite.errors import WeightPolicyError
 from rewrite.graphview.view import GraphView, relative_path
 from rewrite.build.clone import Materialized, owned_value
 from rewrite.report.data import WeightAction, WeightSummary
+from rewrite.build.prune import prune_weights
 from rewrite.build.quantize import quantize_clone
 from rewrite.build.widen import widen_weights
 
@@ -134,6 +135,9 @@ def _transfer_layer(
         orphans = [v for v in orphans if not is_adapter(v)]
         for v in adapters:
             actions.append(WeightAction(layer=path, weight=relative_path(v, new), action="adapter", new_shape=list(v.shape)))
+    pruned = prune_weights(plan, path, pairs, actions)
+    if pruned:
+        pairs = [p for p in pairs if id(p[2]) not in pruned]
     mismatched = [(k, a, b) for k, a, b in pairs if tuple(a.shape) != tuple(b.shape)]
     policy = plan.policy_for(path, view) if (mismatched or orphans) else "keep"
     if policy == "keep" and mismatched:

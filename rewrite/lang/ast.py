@@ -194,15 +194,21 @@ def expr_text(e: Expr) -> str:
 
 # ------------------------------------------------------------------ statements
 
-WeightPolicy = Literal["keep", "reinit", "slice", "widen", "identity"]
+WeightPolicy = Literal["keep", "reinit", "slice", "widen", "identity", "prune"]
 WEIGHT_POLICIES: tuple[str, ...] = get_args(WeightPolicy)
 """Every policy `using weights=...` takes, from the type itself."""
+
+PruneCriterion = Literal["l1", "l2", "bn", "random"]
+PRUNE_CRITERIA: tuple[str, ...] = get_args(PruneCriterion)
+"""How pruning ranks channels: the L1 or L2 norm of each channel's weights, |BatchNormalization gamma|, or a seeded draw."""
 
 
 class StatementNode(Node):
     """What every statement has: its weight policy, its own text, its file."""
 
     policy: WeightPolicy | None = None
+    criterion: PruneCriterion | None = None
+    """For `using weights=prune(CRITERION)`: how the channels kept are chosen."""
     source: str = ""
     """The statement's own text, for reports."""
     file: str = "<string>"
@@ -282,8 +288,20 @@ class Quantize(StatementNode):
     mode: QuantizeMode
 
 
-Statement = Annotated[SetField | Delete | Insert | Replace | Wrap | Quantize, Field(discriminator="kind")]
-AnyStatement = SetField | Delete | Insert | Replace | Wrap | Quantize
+class Prune(StatementNode):
+    """`prune SELECTOR by CRITERION ratio=R [min=N] [except SELECTOR]`: remove the least important
+    channels of every prunable channel group whose producers the selector matches."""
+
+    kind: Literal["prune"] = "prune"
+    selector: Selector
+    criterion: PruneCriterion
+    ratio: Expr
+    min: Expr | None = None
+    exclude: Selector | None = None
+
+
+Statement = Annotated[SetField | Delete | Insert | Replace | Wrap | Quantize | Prune, Field(discriminator="kind")]
+AnyStatement = SetField | Delete | Insert | Replace | Wrap | Quantize | Prune
 STATEMENT_TYPES: tuple[type, ...] = get_args(AnyStatement)
 
 
@@ -308,7 +326,16 @@ class ExpectOutputs(Node):
     rtol: float = 0.0
 
 
-Expect = Annotated[ExpectMatches | ExpectOutputs, Field(discriminator="kind")]
+class ExpectCost(Node):
+    """`expect params|macs CMP N`: the rewritten model's parameter count or multiply-accumulates."""
+
+    kind: Literal["expect_cost"] = "expect_cost"
+    measure: Literal["params", "macs"]
+    op: CompareOp
+    value: int
+
+
+Expect = Annotated[ExpectMatches | ExpectOutputs | ExpectCost, Field(discriminator="kind")]
 
 
 class Choice(Node):
@@ -357,12 +384,12 @@ class RuleFile(Node):
     path: str = "<string>"
     uses: list[Use] = Field(default_factory=list)
     params: list[Param] = Field(default_factory=list)
-    body: list[Annotated[Rule | SetField | Delete | Insert | Replace | Wrap | Quantize, Field(discriminator="kind")]] = Field(
+    body: list[Annotated[Rule | SetField | Delete | Insert | Replace | Wrap | Quantize | Prune, Field(discriminator="kind")]] = Field(
         default_factory=list
     )
 
 
-for _model in (BinOp, Neg, TupleValue, ListValue, Compare, Member, Selector, SetField, Range, Call, Capture, Delete, Insert, Replace, Wrap, Quantize, Rule, RuleFile):
+for _model in (BinOp, Neg, TupleValue, ListValue, Compare, Member, Selector, SetField, Range, Call, Capture, Delete, Insert, Replace, Wrap, Quantize, Prune, Rule, RuleFile):
     _model.model_rebuild()
 
 
@@ -370,6 +397,8 @@ def selectors(stmt: AnyStatement) -> list[Selector]:
     """The selectors a statement matches with (one per chain link for `replace`)."""
     if isinstance(stmt, Replace):
         return [c.selector for c in stmt.chain]
+    if isinstance(stmt, Prune) and stmt.exclude is not None:
+        return [stmt.selector, stmt.exclude]
     return [stmt.selector]
 
 

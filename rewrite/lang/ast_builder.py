@@ -31,6 +31,7 @@ def _lit(token: Any) -> Any:
 
 
 def _number(text: str) -> int | float:
+    text = text.replace("_", "")  # 12_000_000
     if _INT.fullmatch(text):
         return int(text)
     return float(text)
@@ -46,6 +47,20 @@ def _quantize_mode_problem(mode: str) -> str:
     close = difflib.get_close_matches(mode.lower(), ast.QUANTIZE_MODES, n=1)
     hint = f"; did you mean `{close[0]}`?" if close else ""
     return f"unknown quantization mode `{mode}`: `quantize SELECTOR MODE` takes one of {modes}{hint}"
+
+
+def _criterion_problem(name: str | None) -> str:
+    criteria = ", ".join(ast.PRUNE_CRITERIA)
+    if name is None:
+        return f"`using weights=prune` needs a criterion that ranks the channels: prune({criteria.replace(', ', ') | prune(')})"
+    close = difflib.get_close_matches(name.lower(), ast.PRUNE_CRITERIA, n=1)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return f"unknown pruning criterion `{name}`: use one of {criteria}{hint}"
+
+
+def _using(items: Any) -> dict[str, Any]:
+    """The fields a `using weights=...` clause gives (policy, and a criterion for prune)."""
+    return dict(pair for item in items for pair in item)
 
 
 class Pos(TypedDict):
@@ -186,10 +201,22 @@ class ToAst(Transformer):
         if policy not in ast.WEIGHT_POLICIES:
             message = f"unknown weight policy `{policy}`; use one of {', '.join(ast.WEIGHT_POLICIES)}"
             raise self._error(c[0], message, "unknown weight policy")
-        return ("policy", policy)
+        if policy == "prune":
+            if len(c) < 2:
+                raise self._error(c[0], _criterion_problem(None), "prune without a criterion")
+            return ("policy", policy), ("criterion", self._criterion(c[1]))
+        if len(c) > 1:
+            raise self._error(c[1], f"`using weights={policy}` takes no argument; only `prune(CRITERION)` does", "policy argument")
+        return (("policy", policy),)
+
+    def _criterion(self, token: Any) -> str:
+        name = str(token)
+        if name not in ast.PRUNE_CRITERIA:
+            raise self._error(token, _criterion_problem(name), "unknown prune criterion")
+        return name
 
     def set_field(self, meta, c):
-        extra = dict(c[3:]) if len(c) > 3 else {}
+        extra = _using(c[3:])
         return ast.SetField(
             selector=c[0],
             field=str(c[1]),
@@ -212,16 +239,34 @@ class ToAst(Transformer):
             raise self._error(c[1], _quantize_mode_problem(mode), "unknown quantize mode")
         return self._statement(meta, ast.Quantize, selector=c[0], mode=mode)
 
+    def prune(self, meta, c):
+        options: dict[str, Any] = {}
+        exclude = None
+        for item in c[2:]:
+            if isinstance(item, ast.Selector):
+                exclude = item
+                continue
+            key, value = item
+            if key not in ("ratio", "min") or key in options:
+                raise self._error(meta, f"`prune` takes ratio=NUMBER and optionally min=NUMBER; got `{key}=` {'twice' if key in options else ''}".strip(), "prune option")
+            options[key] = value
+        if "ratio" not in options:
+            raise self._error(meta, "`prune SELECTOR by CRITERION` needs `ratio=R`, the share of channels to remove (e.g. ratio=0.3)", "prune without ratio")
+        return self._statement(meta, ast.Prune, selector=c[0], criterion=self._criterion(c[1]), exclude=exclude, **options)
+
+    def prune_except(self, meta, c):
+        return c[0]
+
     def insert(self, meta, c):
-        extra = dict(c[3:])
+        extra = _using(c[3:])
         return self._statement(meta, ast.Insert, call=c[0], where=_lit(c[1]), selector=c[2], **extra)
 
     def replace(self, meta, c):
-        extra = dict(c[2:])
+        extra = _using(c[2:])
         return self._statement(meta, ast.Replace, chain=c[0], call=c[1], **extra)
 
     def wrap(self, meta, c):
-        extra = dict(c[2:])
+        extra = _using(c[2:])
         return self._statement(meta, ast.Wrap, selector=c[0], call=c[1], **extra)
 
     def chain(self, meta, c):
@@ -266,6 +311,9 @@ class ToAst(Transformer):
             options[key] = float(value.value)
         return ast.ExpectOutputs(outcome=_lit(c[0]), **options, **self._pos(meta))
 
+    def expect_cost(self, meta, c):
+        return ast.ExpectCost(measure=_lit(c[0]), op=_lit(c[1]), value=int(_number(str(c[2]))), **self._pos(meta))
+
     def space_choice(self, meta, c):
         return ast.Choice(values=c[0].items, **self._pos(meta))
 
@@ -295,7 +343,7 @@ class ToAst(Transformer):
         if rest and isinstance(rest[0], Token):
             description = self._string(rest.pop(0))
         statements = [i for i in rest if ast.is_statement(i)]
-        expects = [i for i in rest if isinstance(i, (ast.ExpectMatches, ast.ExpectOutputs))]
+        expects = [i for i in rest if isinstance(i, (ast.ExpectMatches, ast.ExpectOutputs, ast.ExpectCost))]
         return ast.Rule(
             id=rule_id,
             description=description,

@@ -121,9 +121,13 @@ class Checker:
             self.check_call(stmt.file, stmt.call, role="replace", captures={c.name for c in stmt.chain if c.name})
         elif isinstance(stmt, ast.Quantize):
             self.check_selector(stmt.file, stmt.selector)
+        elif isinstance(stmt, ast.Prune):
+            self.check_prune(stmt)
         else:
             self.check_selector(stmt.file, stmt.selector)
             self.check_call(stmt.file, stmt.call, role="wrap")
+        if stmt.policy == "prune" and not isinstance(stmt, ast.SetField):
+            self.error(stmt.file, stmt, "`using weights=prune(...)` is for `SELECTOR.filters := ...` or `SELECTOR.units := ...`", "bad-policy")
         if stmt.policy == "identity" and not isinstance(stmt, ast.Insert):
             self.error(stmt.file, stmt, "`using weights=identity` is for `insert`: it starts the new layer as the identity", "bad-policy")
         if not isinstance(stmt, ast.Replace):
@@ -194,10 +198,31 @@ class Checker:
                 self.error(file, stmt, self._no_field_message(name, stmt.field, ast.expr_text(stmt.value)), "unknown-field")
                 continue
             kinds |= {c.fields.get(stmt.field, "any") for c in accepting}
-        if stmt.policy == "widen" and stmt.field not in ("units", "filters"):
-            self.error(file, stmt, f"`using weights=widen` grows `units` or `filters`, not `{stmt.field}`", "bad-policy")
+        if stmt.policy in ("widen", "prune") and stmt.field not in ("units", "filters"):
+            verb = "grows" if stmt.policy == "widen" else "shrinks"
+            self.error(file, stmt, f"`using weights={stmt.policy}` {verb} `units` or `filters`, not `{stmt.field}`", "bad-policy")
         for kind in kinds:
             self.check_value(file, stmt, stmt.field, kind)
+
+    def check_prune(self, stmt: ast.Prune) -> None:
+        self.check_selector(stmt.file, stmt.selector)
+        if stmt.exclude is not None:
+            self.check_selector(stmt.file, stmt.exclude)
+        for name, expr in (("ratio", stmt.ratio), ("min", stmt.min)):
+            if expr is None:
+                continue
+            for ref in param_refs(expr):
+                self.check_param_ref(stmt.file, ref)
+            if not is_constant(expr):
+                continue
+            try:
+                value = evaluate(expr)
+            except EvalError as exc:
+                self.error(stmt.file, expr, str(exc), "bad-value")
+                continue
+            problem = prune_option_problem(name, value)
+            if problem:
+                self.error(stmt.file, expr, problem, "bad-value")
 
     def _no_field_message(self, class_name: str, field: str, value: str = "NEW") -> str:
         if field == "activation" and class_name in NONLINEAR_LAYERS:
@@ -243,6 +268,15 @@ def _field_refs(stmt: ast.AnyStatement) -> list[ast.FieldRef]:
     if isinstance(stmt, (ast.Insert, ast.Wrap)):
         return _call_refs(stmt.call)
     return []
+
+
+def prune_option_problem(name: str, value: Any) -> str | None:
+    """Why `value` cannot be `prune`'s ratio= or min=; None when it can."""
+    if name == "ratio" and not (is_number(value) and 0 <= value < 1):
+        return f"`prune ... ratio={value!r}`: the share of channels to remove is a number from 0 up to (not including) 1, e.g. 0.3"
+    if name == "min" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return f"`prune ... min={value!r}`: the fewest channels a group keeps is a whole number of at least 1"
+    return None
 
 
 QUANTIZED_POLICY_PREFIXES = ("int8", "int4", "float8", "gptq", "awq")

@@ -29,6 +29,8 @@ def statement_param_refs(stmt: ast.AnyStatement) -> list[ast.ParamRef]:
         exprs.append(stmt.value)
     if isinstance(stmt, (ast.Insert, ast.Replace, ast.Wrap)):
         exprs += [*stmt.call.args, *(v for _, v in stmt.call.kwargs)]
+    if isinstance(stmt, ast.Prune):
+        exprs += [e for e in (stmt.ratio, stmt.min) if e is not None]
     for sel in ast.selectors(stmt):
         for node in ast.selector_nodes(sel):
             for pred in node.predicates:

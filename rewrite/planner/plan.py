@@ -8,9 +8,17 @@ from typing import Any
 from rewrite.errors import Diagnostic, PlanError
 from rewrite.graphview.view import GraphView, LayerInfo
 from rewrite.lang import ast
-from rewrite.report.data import FieldChange, Skip, StatementReport, StructureChange, jsonable
+from rewrite.report.data import (
+    Cost,
+    FieldChange,
+    PrunedGroup,
+    Skip,
+    StatementReport,
+    StructureChange,
+    jsonable,
+)
 
-POLICY_ORDER: dict[str, int] = {"keep": 0, "identity": 0, "slice": 1, "reinit": 2, "widen": 3}
+POLICY_ORDER: dict[str, int] = {"keep": 0, "identity": 0, "prune": 0, "slice": 1, "reinit": 2, "widen": 3}
 """How far each policy lets a layer's weights differ from its source (most permissive wins)."""
 
 
@@ -87,6 +95,11 @@ class Plan:
     """Places of rule-text warnings the model settled (a custom class it has)."""
     widenings: list[Any] = field(default_factory=list)
     """Net2WiderNet plans (rewrite.morphism.Widening), one per widened layer."""
+    pruning: Any = None
+    """The channel groups and the channels each pruned group keeps (rewrite.planner.pruning.Pruning)."""
+    budgets: list[tuple[ast.ExpectCost, str, str]] = field(default_factory=list)
+    """`expect params|macs` with the rule id and file that state them."""
+    cost: Cost | None = None
 
     def signature(self) -> str:
         """A digest of everything the plan would build: equal digests, equal models."""
@@ -105,6 +118,8 @@ class Plan:
                 key, jsonable(e.overrides), e.policy, e.remove, added(e.replacement), added(e.before), added(e.after),
                 added([e.wrapper]) if e.wrapper else None, e.quantize,
             ])
+        if self.pruning is not None:
+            parts.append(sorted((int(k), v.tolist()) for k, v in self.pruning.kept.items()))
         text = json.dumps(parts, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -183,5 +198,6 @@ class StatementOutcome:
         self.skips: list[Skip] = []
         self.structure: list[StructureChange] = []
         self.warnings: list[str] = []
+        self.pruned: list[PrunedGroup] = []
         self.preserving: OutputExpectation | None = None
         """Set by a transform that keeps the model's function: the check it implies."""

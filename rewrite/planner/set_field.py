@@ -19,6 +19,7 @@ from rewrite.planner.plan import (
     StatementOutcome,
     plan_error,
 )
+from rewrite.planner.pruning import apply_prune_field
 from rewrite.planner.selection import FieldReader, candidates_for, fields_of
 from rewrite.planner.widening import plan_widening
 from rewrite.report.data import FieldChange, Skip
@@ -76,6 +77,9 @@ def apply_set_field(plan: Plan, view: GraphView, cs: RuleStatement, out: Stateme
 
         for info, old, value in pending:
             plan.widenings.append(plan_widening(view, info, old, value, stmt))
+    if stmt.policy == "prune":
+        apply_prune_field(plan, view, cs, out, pending)
+        return
     # All matches first, then all edits: a statement never sees its own output.
     for info, old, value in pending:
         edit = plan.edit(info)

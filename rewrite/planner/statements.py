@@ -17,6 +17,7 @@ from rewrite.lang.catalog import catalog
 from rewrite.lang.expressions import compare
 from rewrite.lang.loader import CheckedRules
 from rewrite.planner.plan import OutputExpectation, Plan, StatementOutcome
+from rewrite.planner.pruning import apply_prune, cost
 from rewrite.planner.quantize import apply_quantize
 from rewrite.planner.set_field import apply_set_field, narrowed_dtypes
 from rewrite.planner.structural import apply_structural
@@ -41,6 +42,8 @@ def build_plan(ruleset: CheckedRules, view: GraphView, params: dict[str, Any], s
             apply_set_field(plan, view, cs, out)
         elif isinstance(stmt, ast.Quantize):
             apply_quantize(plan, view, cs, out)
+        elif isinstance(stmt, ast.Prune):
+            apply_prune(plan, view, cs, out)
         else:
             apply_structural(plan, view, cs, out)
         out.warnings += narrowed_dtypes(out.changes)
@@ -74,7 +77,13 @@ def build_plan(ruleset: CheckedRules, view: GraphView, params: dict[str, Any], s
                 skips=out.skips,
                 near_misses=[NearMiss(layer=i.path, reason=r) for i, r in out.near],
                 warnings=out.warnings,
+                pruned=out.pruned,
             )
+        )
+    if plan.pruning is not None and (plan.structural or plan.added):
+        raise PlanError(
+            "pruning follows the model's own graph, so rules that prune cannot also `delete`, `insert`, `replace` or "
+            "`wrap`: prune in a rewrite of its own, then apply the structural rules to its result"
         )
     _check_names(plan, view)
     if preserving and not other_changes:
@@ -88,12 +97,16 @@ def build_plan(ruleset: CheckedRules, view: GraphView, params: dict[str, Any], s
     for rule in ruleset.rules:
         count = len(rule_matches.get(rule.id, set()))
         for expect in rule.expects:
-            if isinstance(expect, ast.ExpectMatches):
+            if isinstance(expect, ast.ExpectCost):
+                plan.budgets.append((expect, rule.id, rule.file))
+            elif isinstance(expect, ast.ExpectMatches):
                 if not compare("count", expect.op, count, expect.count):
                     message = f"rule `{rule.id}` expects matches {expect.op} {expect.count}, but its statements matched {count} layer(s)"
                     plan.problems.append(Diagnostic(rule.file, expect.line, expect.column, message, code="expect-matches"))
             else:
                 plan.expect_outputs.append(OutputExpectation(expect, rule=rule.id, file=rule.file, line=expect.line))
+    if plan.pruning is not None or plan.budgets:
+        plan.cost = cost(view, plan.pruning)
     return plan
 
 

@@ -74,6 +74,32 @@ class NearMiss(Frozen):
     """Which predicates held and which one failed."""
 
 
+class PrunedGroup(Frozen):
+    """One channel group a statement pruned: who produces its channels, who follows them, what stays."""
+
+    producers: list[str]
+    """The layers whose output channels these are (Conv/Dense), joined by merges such as Add."""
+    members: list[str] = Field(default_factory=list)
+    """Every other layer whose weights follow the channels (BatchNormalization, DepthwiseConv, the next layers' input rows)."""
+    channels_before: int
+    channels_after: int
+    kept: list[int] = Field(default_factory=list)
+    """The indices of the channels kept, ascending."""
+    params_removed: int = 0
+    """Parameters this group's channels carried (pruning it alone)."""
+    criterion: str = ""
+
+
+class Cost(Frozen):
+    """The model's size and compute before and after the rewrite (as the plan predicts it)."""
+
+    params_before: int
+    params_after: int
+    macs_before: int
+    """Multiply-accumulates of the convolution and Dense layers for one sample."""
+    macs_after: int
+
+
 class StatementReport(Frozen):
     """What one statement did: its matches, changes, structural edits, skips and near misses."""
 
@@ -88,6 +114,8 @@ class StatementReport(Frozen):
     skips: list[Skip] = Field(default_factory=list)
     near_misses: list[NearMiss] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    pruned: list[PrunedGroup] = Field(default_factory=list)
+    """Channel groups a pruning statement shrank."""
 
     @property
     def changed_layers(self) -> list[str]:
@@ -101,7 +129,7 @@ class WeightAction(Frozen):
 
     layer: str
     weight: str
-    action: Literal["reinitialized", "sliced", "dropped", "new", "identity", "computed", "widened", "adapter", "quantized"]
+    action: Literal["reinitialized", "sliced", "dropped", "new", "identity", "computed", "widened", "adapter", "quantized", "pruned"]
     old_shape: list[int] | None = None
     new_shape: list[int] | None = None
 
@@ -119,7 +147,7 @@ class WeightSummary(Frozen):
 
 CheckKind = Literal[
     "probe", "well-formed", "config-round-trip", "save-load", "kept-weights", "weight-accounting",
-    "expect-equal", "expect-changed", "changes-in-effect", "changes-kept", "finite",
+    "expect-equal", "expect-changed", "changes-in-effect", "changes-kept", "finite", "budget",
 ]
 
 
@@ -162,6 +190,8 @@ class ReportData(Frozen):
     validation: list[CheckResult] = Field(default_factory=list)
     drift: list[Drift] = Field(default_factory=list)
     """Output and logit drift of the new model against the original."""
+    cost: Cost | None = None
+    """Parameters and multiply-accumulates before and after, when the rules prune or state a budget."""
     evaluation: Evaluation | None = None
     notes: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)

@@ -17,7 +17,7 @@ class RewriteReport(ReportData):
         >>> report.passed, report.changes[0].old, report.changes[0].new
         (True, 0.2, 0.1)
         >>> sorted(report.to_dict())[:3]
-        ['drift', 'evaluation', 'in_memory']
+        ['cost', 'drift', 'evaluation']
     """
 
     def render(self, explain: bool = False) -> str:

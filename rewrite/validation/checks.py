@@ -24,8 +24,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from rewrite.lang.expressions import compare
 from rewrite.planner.plan import OutputExpectation
-from rewrite.report.data import CheckKind, CheckResult, Drift
+from rewrite.report.data import CheckKind, CheckResult, Cost, Drift
 from rewrite.validation.outputs import Outputs, compute, max_diff
 
 SAVE_LOAD_ATOL = 1e-6
@@ -329,3 +330,20 @@ def check_expectations(drifts: list[Drift], expects: Sequence[OutputExpectation]
     return results
 
 
+
+
+def check_budgets(budgets: Sequence[tuple[Any, str, str]], cost: Cost) -> list[CheckResult]:
+    """`expect params|macs CMP N` against the rewritten model's parameter count and multiply-accumulates."""
+    results = []
+    for expect, rule, _ in budgets:
+        value = cost.params_after if expect.measure == "params" else cost.macs_after
+        ok = compare(expect.measure, expect.op, value, expect.value)
+        results.append(
+            CheckResult(
+                kind="budget",
+                name=f"expect {expect.measure} {expect.op} {expect.value:,} (rule {rule})",
+                status="passed" if ok else "failed",
+                detail=f"the rewritten model has {value:,} {'parameters' if expect.measure == 'params' else 'multiply-accumulates'}",
+            )
+        )
+    return results
