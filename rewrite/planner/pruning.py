@@ -214,10 +214,10 @@ def _prune_group(plan: Plan, view: GraphView, pruning: Pruning, root: int, keep:
     score, note = importance(view, groups, root, criterion)
     if note:
         out.warnings.append(note)
-    before = predicted_params(view, pruning)
-    pruning.kept[root] = choose(score, keep)
-    removed = before - predicted_params(view, pruning)
     members = groups.members(root)
+    before = predicted_params(view, pruning, members)
+    pruning.kept[root] = choose(score, keep)
+    removed = before - predicted_params(view, pruning, members)
     for path in members:
         info = view.layers[path]
         edit = plan.edit(info)
@@ -259,11 +259,12 @@ def _new_shape(shape: tuple[int, ...], cuts: list[tuple[int, np.ndarray]]) -> tu
     return tuple(dims)
 
 
-def _variables(view: GraphView) -> list[tuple[str, Any, Any]]:
-    """(path, layer, variable) for every variable of the model, each once."""
+def _variables(view: GraphView, paths: list[str] | None = None) -> list[tuple[str, Any, Any]]:
+    """(path, layer, variable) for every variable of the model (or of the layers at `paths`), each once."""
     seen: set[int] = set()
     found = []
-    for path, info in view.layers.items():
+    for path in view.layers if paths is None else paths:
+        info = view.layers[path]
         if info.owner is not None or info.is_model or info.layer is None:
             continue
         for v in info.layer.weights:
@@ -273,11 +274,11 @@ def _variables(view: GraphView) -> list[tuple[str, Any, Any]]:
     return found
 
 
-def predicted_params(view: GraphView, pruning: Pruning | None) -> int:
-    """The parameter count the model will have once `pruning` is applied."""
+def predicted_params(view: GraphView, pruning: Pruning | None, paths: list[str] | None = None) -> int:
+    """The parameter count the model (or the layers at `paths`) will have once `pruning` is applied."""
     total = 0
     cache: dict[str, dict[str, list[tuple[int, np.ndarray]]]] = {}
-    for path, _, v in _variables(view):
+    for path, _, v in _variables(view, paths):
         if pruning is None:
             cuts = []
         else:
