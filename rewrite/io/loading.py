@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rewrite.errors import ModelLoadError
+from rewrite.keras_archive import load_keras
 
 
 def load_model(spec: str, custom_objects: dict | None = None, safe_mode: bool = True) -> Any:
@@ -22,14 +23,16 @@ def load_model(spec: str, custom_objects: dict | None = None, safe_mode: bool = 
             raise ModelLoadError(f"model file {spec} is a folder, not a .keras/.h5 file")
         if path.stat().st_size == 0:
             raise ModelLoadError(f"model file {spec} is empty (0 bytes): it was not saved whole; save the model again")
-        import keras
-
         try:
             with warnings.catch_warnings():
                 # A model compiled and saved before any training step has an optimizer with
                 # no slots yet; Keras warns that it cannot restore them. A rewrite compiles
                 # its result with a fresh optimizer anyway, so the warning says nothing here.
                 warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                if path.suffix == ".keras":  # the weights streamed from the archive, never whole in memory
+                    return load_keras(path, custom_objects=custom_objects, safe_mode=safe_mode)
+                import keras  # here: a `module:callable` model may never need it
+
                 return keras.saving.load_model(str(path), custom_objects=custom_objects, safe_mode=safe_mode)
         except Exception as exc:
             message = f"cannot load {spec}: {type(exc).__name__}: {exc}".splitlines()[0]

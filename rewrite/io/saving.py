@@ -16,6 +16,7 @@ from typing import Any
 
 from rewrite.errors import OutputError
 from rewrite.io.provenance import write
+from rewrite.keras_archive import save_keras
 
 MODEL_SUFFIXES = (".keras", ".h5")
 
@@ -133,7 +134,10 @@ def save_atomic(model: Any, path: str | os.PathLike[str], provenance: dict[str, 
         raise OutputError(f"output must end in .keras (or .h5); received {str(target)!r}")
 
     def save(tmp: str) -> None:
-        model.save(tmp)
+        if target.suffix == ".keras":
+            save_keras(model, tmp)  # the weights streamed to disk, never whole in memory
+        else:
+            model.save(tmp)
         if provenance is not None and target.suffix == ".keras":
             write(tmp, provenance)
 

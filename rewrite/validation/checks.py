@@ -24,6 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from rewrite.keras_archive import load_keras, save_keras
 from rewrite.lang.expressions import compare
 from rewrite.planner.plan import OutputExpectation
 from rewrite.report.data import CheckKind, CheckResult, Cost, Drift
@@ -229,8 +230,8 @@ def save_and_reload(
     with tempfile.TemporaryDirectory(prefix="keras-rewrite-") as tmp:
         path = os.path.join(tmp, "validate.keras")
         try:
-            model.save(path)
-            loaded = keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=safe_mode, compile=False)
+            save_keras(model, path)
+            loaded = load_keras(path, custom_objects=custom_objects, safe_mode=safe_mode, compile=False)
         except Exception as exc:
             detail = _load_advice(exc)
             return (
