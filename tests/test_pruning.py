@@ -148,6 +148,8 @@ def test_residual_add_prunes_one_group(tmp_path):
     assert {"stem_bn", "branch_bn", "after"} <= set(group.members)
     assert result.model.get_layer("branch").kernel.shape == (3, 3, 6, 6)
     assert result.model.get_layer("after").kernel.shape == (1, 1, 6, 5)
+    text = result.report.render()
+    assert "stem + branch" in text and "8 -> 6" in text and "0, 1, 3, 4, 5, 6" in text and "parameters" in text
     _same(model, result, tmp_path)
 
 
