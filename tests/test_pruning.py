@@ -223,10 +223,10 @@ def test_depthwise_follows_its_input(tmp_path):
     _same(model, result, tmp_path)
 
 
-def flatten_head() -> keras.Model:
+def flatten_head(flatten: str = "flatten") -> keras.Model:
     inp = keras.Input((6, 6, 2))
     x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inp)
-    x = keras.layers.Flatten()(x)
+    x = keras.layers.Flatten()(x) if flatten == "flatten" else keras.layers.Reshape((16 * 4,), name="reshape")(x)
     x = keras.layers.Dense(5, name="fc")(x)
     out = keras.layers.Dense(3, name="head")(x)
     model = keras.Model(inp, out)
@@ -235,14 +235,17 @@ def flatten_head() -> keras.Model:
     return model
 
 
-def test_flatten_dense_rows_follow_the_channel(tmp_path):
-    model = flatten_head()
+@pytest.mark.parametrize("flatten", ["flatten", "reshape"])
+def test_flatten_dense_rows_follow_the_channel(flatten, tmp_path):
+    model = flatten_head(flatten)
     result = rewrite.apply(model, "prune * by l1 ratio=0.25")
     assert _kept(result, "conv") == [0, 2, 3]
     assert _kept(result, "fc") == [0, 1, 2, 4]
     fc = result.model.get_layer("fc").kernel.numpy()
     rows = [p * 4 + c for p in range(16) for c in (0, 2, 3)]
     np.testing.assert_array_equal(fc, model.get_layer("fc").kernel.numpy()[rows][:, [0, 1, 2, 4]])
+    if flatten == "reshape":
+        assert result.model.get_layer("reshape").target_shape == (48,)
     _same(model, result, tmp_path)
 
 
