@@ -306,3 +306,25 @@ def test_budget_expectations_pass_and_fail():
     assert [c.status for c in ok.report.validation if c.kind == "budget"] == ["passed", "passed"]
     with pytest.raises(ValidationFailure, match="expect params <= 10"):
         rewrite.apply(model, "rule tiny {\n prune Conv2D by l1 ratio=0.25\n expect params <= 1_0\n}")
+
+
+def test_a_group_is_pruned_once_and_layer_normalization_is_noted():
+    report = rewrite.plan(plain_cnn(), "prune Conv2D by l1 ratio=0.25\nprune Conv2D by l2 ratio=0.5")
+    first, second = report.statements
+    assert len(first.pruned) == 2 and not second.pruned
+    assert all("earlier statement" in s.reason for s in second.skips)
+    inp = keras.Input((4, 6))
+    x = keras.layers.Dense(8, name="d1")(inp)
+    x = keras.layers.LayerNormalization(name="ln")(x)
+    out = keras.layers.Dense(2, name="d2")(x)
+    report = rewrite.plan(keras.Model(inp, out), "prune Dense by l1 ratio=0.5")
+    (group,) = report.statements[0].pruned
+    assert group.members == ["ln", "d2"] and group.channels_after == 4
+    assert any("LayerNormalization" in w for w in report.statements[0].warnings)
+
+
+def test_check_reports_a_bad_ratio_without_a_model(tmp_path):
+    path = tmp_path / "bad.rw"
+    path.write_text("prune Conv2D by l1 ratio=2\n")
+    (diagnostic,) = rewrite.check(path)
+    assert "ratio=2" in diagnostic.message and diagnostic.line == 1
