@@ -54,3 +54,11 @@ def test_quantize_speed_runs_and_prints_its_ratio(capsys):
     assert quantize_speed.main(["--layers", "2", "--width", "8", "--pairs", "1"]) == 0
     out = capsys.readouterr().out
     assert "A/B" in out and len(out.strip().splitlines()) == 3
+
+
+def test_prune_speed_runs_and_prints_its_ratio(capsys):
+    from benchmarks import prune_speed
+
+    assert prune_speed.main(["--model", "zoo", "--pairs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "A/B" in out and len(out.strip().splitlines()) == 3

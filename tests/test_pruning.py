@@ -148,6 +148,8 @@ def test_residual_add_prunes_one_group(tmp_path):
     assert {"stem_bn", "branch_bn", "after"} <= set(group.members)
     assert result.model.get_layer("branch").kernel.shape == (3, 3, 6, 6)
     assert result.model.get_layer("after").kernel.shape == (1, 1, 6, 5)
+    text = result.report.render()
+    assert "stem + branch" in text and "8 -> 6" in text and "0, 1, 3, 4, 5, 6" in text and "parameters" in text
     _same(model, result, tmp_path)
 
 
@@ -221,10 +223,10 @@ def test_depthwise_follows_its_input(tmp_path):
     _same(model, result, tmp_path)
 
 
-def flatten_head() -> keras.Model:
+def flatten_head(flatten: str = "flatten") -> keras.Model:
     inp = keras.Input((6, 6, 2))
     x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inp)
-    x = keras.layers.Flatten()(x)
+    x = keras.layers.Flatten()(x) if flatten == "flatten" else keras.layers.Reshape((16 * 4,), name="reshape")(x)
     x = keras.layers.Dense(5, name="fc")(x)
     out = keras.layers.Dense(3, name="head")(x)
     model = keras.Model(inp, out)
@@ -233,14 +235,17 @@ def flatten_head() -> keras.Model:
     return model
 
 
-def test_flatten_dense_rows_follow_the_channel(tmp_path):
-    model = flatten_head()
+@pytest.mark.parametrize("flatten", ["flatten", "reshape"])
+def test_flatten_dense_rows_follow_the_channel(flatten, tmp_path):
+    model = flatten_head(flatten)
     result = rewrite.apply(model, "prune * by l1 ratio=0.25")
     assert _kept(result, "conv") == [0, 2, 3]
     assert _kept(result, "fc") == [0, 1, 2, 4]
     fc = result.model.get_layer("fc").kernel.numpy()
     rows = [p * 4 + c for p in range(16) for c in (0, 2, 3)]
     np.testing.assert_array_equal(fc, model.get_layer("fc").kernel.numpy()[rows][:, [0, 1, 2, 4]])
+    if flatten == "reshape":
+        assert result.model.get_layer("reshape").target_shape == (48,)
     _same(model, result, tmp_path)
 
 
@@ -301,3 +306,25 @@ def test_budget_expectations_pass_and_fail():
     assert [c.status for c in ok.report.validation if c.kind == "budget"] == ["passed", "passed"]
     with pytest.raises(ValidationFailure, match="expect params <= 10"):
         rewrite.apply(model, "rule tiny {\n prune Conv2D by l1 ratio=0.25\n expect params <= 1_0\n}")
+
+
+def test_a_group_is_pruned_once_and_layer_normalization_is_noted():
+    report = rewrite.plan(plain_cnn(), "prune Conv2D by l1 ratio=0.25\nprune Conv2D by l2 ratio=0.5")
+    first, second = report.statements
+    assert len(first.pruned) == 2 and not second.pruned
+    assert all("earlier statement" in s.reason for s in second.skips)
+    inp = keras.Input((4, 6))
+    x = keras.layers.Dense(8, name="d1")(inp)
+    x = keras.layers.LayerNormalization(name="ln")(x)
+    out = keras.layers.Dense(2, name="d2")(x)
+    report = rewrite.plan(keras.Model(inp, out), "prune Dense by l1 ratio=0.5")
+    (group,) = report.statements[0].pruned
+    assert group.members == ["ln", "d2"] and group.channels_after == 4
+    assert any("LayerNormalization" in w for w in report.statements[0].warnings)
+
+
+def test_check_reports_a_bad_ratio_without_a_model(tmp_path):
+    path = tmp_path / "bad.rw"
+    path.write_text("prune Conv2D by l1 ratio=2\n")
+    (diagnostic,) = rewrite.check(path)
+    assert "ratio=2" in diagnostic.message and diagnostic.line == 1

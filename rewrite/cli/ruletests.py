@@ -81,16 +81,20 @@ def _plan_snapshot(report: Any) -> list[dict[str, Any]]:
     """What the plan decided, without timings: the part a reviewer reads."""
     out = []
     for s in report.statements:
-        out.append(
-            {
-                "statement": s.source,
-                "rule": s.rule,
-                "matches": s.matches,
-                "changes": [[c.layer, c.field, _plain(c.old), _plain(c.new)] for c in s.changes],
-                "structure": [[c.kind, c.layer, c.new] for c in s.structure],
-                "skips": [[k.layer, k.reason] for k in s.skips],
-            }
-        )
+        entry = {
+            "statement": s.source,
+            "rule": s.rule,
+            "matches": s.matches,
+            "changes": [[c.layer, c.field, _plain(c.old), _plain(c.new)] for c in s.changes],
+            "structure": [[c.kind, c.layer, c.new] for c in s.structure],
+            "skips": [[k.layer, k.reason] for k in s.skips],
+        }
+        if s.pruned:  # each channel group: its producers, its channels before and after, the ones kept
+            entry["pruned"] = [[g.producers, g.channels_before, g.channels_after, g.kept] for g in s.pruned]
+        out.append(entry)
+    if getattr(report, "cost", None) is not None:
+        c = report.cost
+        out.append({"cost": {"params": [c.params_before, c.params_after], "macs": [c.macs_before, c.macs_after]}})
     return out
 
 

@@ -97,6 +97,14 @@ COMMON_MISTAKES: dict[str, tuple[str, list[str]]] = {
             'quantize Dense[name = "fc"] to int4\n',
         ],
     ),
+    "`prune` without `by CRITERION`": (
+        "`prune` takes a selector, `by` and a criterion, then ratio=: `prune SELECTOR by l1 ratio=0.3` (or l2, bn, random)",
+        [
+            "prune Conv2D ratio=0.3\n",
+            "prune * l1 ratio=0.3\n",
+            "prune Conv2D by ratio=0.3\n",
+        ],
+    ),
 }
 
 

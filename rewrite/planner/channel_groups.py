@@ -89,7 +89,6 @@ class ChannelGroups:
         self.by_producer: dict[str, int] = {}
         self.nested_inputs: dict[str, Layout] = {}
         """The layouts of nested models' inputs, by graph node (their Input must take the pruned width)."""
-        self.notes: list[str] = []
 
     # ------------------------------------------------------------ union-find
 
@@ -317,11 +316,6 @@ class _Walker:
             axes = axis if isinstance(axis, (list, tuple)) else [axis]
             if [a % rank for a in axes] != [rank - 1]:
                 self.cg.pin(layout, f"it feeds `{path}` ({cls}) normalizing over axis {axis}, not the channel axis alone")
-            if "LayerNormalization" in names:
-                self.cg.notes.append(
-                    f"`{path}` (LayerNormalization) averages over the channels: removing a channel changes its statistics, "
-                    "so its function is kept only approximately"
-                )
         if layer.weights:
             self.role(path, "member", layout)
             for v in layer.weights:

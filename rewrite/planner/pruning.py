@@ -79,7 +79,6 @@ def _pruning(plan: Plan, view: GraphView, at: ast.AnyStatement) -> Pruning:
         if not view.has_graph:
             raise plan_error(at, "pruning follows the graph of layer calls, which a subclassed model does not have; build the model functionally")
         plan.pruning = Pruning(channel_groups(view))
-        plan.notes += plan.pruning.groups.notes
     pruning: Pruning = plan.pruning
     return pruning
 
@@ -215,6 +214,12 @@ def _prune_group(plan: Plan, view: GraphView, pruning: Pruning, root: int, keep:
     if note:
         out.warnings.append(note)
     members = groups.members(root)
+    for path in members:
+        if "LayerNormalization" in view.layers[path].class_names:
+            out.warnings.append(
+                f"`{path}` (LayerNormalization) averages over the channels it normalizes: removing channels that are "
+                "not zero changes its statistics, so its function is kept only approximately"
+            )
     before = predicted_params(view, pruning, members)
     pruning.kept[root] = choose(score, keep)
     removed = before - predicted_params(view, pruning, members)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rewrite.lang.expressions import show
-from rewrite.report.data import ReportData, StatementReport, StructureChange
+from rewrite.report.data import PrunedGroup, ReportData, StatementReport, StructureChange
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Section:
     blocks: tuple[Block, ...] = ()
     source: str = ""
     """For a statement: its rule text, shown after the heading."""
-    kind: Literal["statement", "weights", "validation", "drift", "evaluation"] = "statement"
+    kind: Literal["statement", "weights", "validation", "drift", "evaluation", "cost"] = "statement"
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,36 @@ def _new_layers(c: StructureChange) -> str:
     return ", ".join(c.new) or "-"
 
 
+KEPT_SHOWN = 8
+"""Channel indices a text report lists per pruned group (the JSON has them all)."""
+
+
+def _kept(g: PrunedGroup) -> str:
+    shown = ", ".join(str(i) for i in g.kept[:KEPT_SHOWN])
+    return shown + (f", ... ({len(g.kept)})" if len(g.kept) > KEPT_SHOWN else "")
+
+
+def _pruned_rows(groups: Sequence[PrunedGroup], explain: bool) -> list[tuple[str, ...]]:
+    return [
+        (
+            " + ".join(g.producers),
+            f"{g.channels_before} -> {g.channels_after}",
+            _kept(g),
+            f"{g.params_removed:,}",
+            ", ".join(g.members) if explain or len(g.members) <= 4 else f"{', '.join(g.members[:4])}, ... ({len(g.members)})",
+        )
+        for g in groups
+    ]
+
+
 def _statement(s: StatementReport, explain: bool) -> Section:
     blocks: list[Block] = []
     changed = len(s.changed_layers)
     blocks.append(Line(f"matched {len(s.matches)} layer(s), changed {changed}"))
-    if s.changes:
+    if s.pruned:
+        headers = ["channel group (producers)", "channels", "kept", "params removed", "members"]
+        blocks.append(_table(headers, _pruned_rows(s.pruned, explain)))
+    elif s.changes:
         blocks.append(_table(["layer", "field", "old", "new"], [(c.layer, c.field, show(c.old), show(c.new)) for c in s.changes]))
     if s.structure:
         rows = [(c.kind, c.layer, _new_layers(c), c.detail) for c in s.structure]
@@ -100,6 +125,10 @@ def _statement(s: StatementReport, explain: bool) -> Section:
     return Section(f"{s.file}:{s.line}{rule}", tuple(blocks), source=s.source)
 
 
+def _ratio(after: int, before: int) -> str:
+    return f"{after / before:.2f}" if before else "-"
+
+
 def outline(report: ReportData, explain: bool = False) -> Outline:
     """What a report shows, every cell already a string. `explain` keeps every near miss."""
     sections = [_statement(s, explain) for s in report.statements]
@@ -110,6 +139,13 @@ def outline(report: ReportData, explain: bool = False) -> Outline:
             weight_rows = [(a.layer, a.weight, a.action, a.old_shape, a.new_shape) for a in w.actions]
             weight_blocks = (_table(["layer", "weight", "action", "old shape", "new shape"], weight_rows),)
         sections.append(Section(f"weights: {w.copied} variables copied ({w.copied_values:,} values)", weight_blocks, kind="weights"))
+    if report.cost is not None:
+        c = report.cost
+        rows = [
+            ("parameters", f"{c.params_before:,}", f"{c.params_after:,}", _ratio(c.params_after, c.params_before)),
+            ("MACs (conv and Dense, per sample)", f"{c.macs_before:,}", f"{c.macs_after:,}", _ratio(c.macs_after, c.macs_before)),
+        ]
+        sections.append(Section("cost", (_table(["", "before", "after", "after/before"], rows),), kind="cost"))
     if report.validation:
         checks = [(c.name, c.status, c.detail) for c in report.validation]
         sections.append(Section("validation", (_table(["check", "result", "detail"], checks, tag_column=1),), kind="validation"))
