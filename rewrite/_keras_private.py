@@ -8,11 +8,13 @@ Keras upgrade that moves them fails loudly there, not deep inside a rewrite.
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import keras
+import numpy as np
 from keras.src.models.functional import Functional
 from keras.src.ops.function import make_node_key
 
@@ -28,6 +30,7 @@ __all__ = [
     "is_functional",
     "model_calls",
     "node_input_sources",
+    "release_variables",
     "reset_compiled_functions",
     "run_graph",
     "sequential_functional",
@@ -264,3 +267,34 @@ def output_structure(model: Any) -> Any:
 def lambda_output_shape(layer: Any) -> Any:
     """The `output_shape` a Lambda layer was given (kept privately)."""
     return layer._output_shape
+
+
+def release_variables(model: Any) -> int:
+    """Free the storage of every variable of `model` now, whoever else refers to it; the bytes freed.
+
+    The layers, their configs and the variables' names, shapes and flags stay, so
+    the model can still be read as a structure; reading a value afterwards fails.
+    On TensorFlow the variable is given an empty value (its resource stays, so
+    the handle TensorFlow ref-counts is not needed to free it; a buffer another
+    variable shares, as a rewrite's kept weights share the original's, lives on
+    with that one); on JAX the array is deleted; other backends keep the storage
+    (0 bytes).
+    """
+    backend = keras.backend.backend()
+    freed = 0
+    for variable in model.variables:
+        inner = getattr(variable, "_value", None)
+        if inner is None:
+            continue
+        size = math.prod(variable.shape) * np.dtype(keras.backend.standardize_dtype(variable.dtype)).itemsize
+        if backend == "tensorflow":
+            import tensorflow as tf  # here: TensorFlow is only this backend's
+
+            empty = tf.zeros([0], dtype=inner.dtype)
+            tf.raw_ops.AssignVariableOp(resource=inner.handle, value=empty, validate_shape=False)
+        elif backend == "jax" and hasattr(inner, "delete"):
+            inner.delete()
+        else:
+            continue
+        freed += size
+    return freed

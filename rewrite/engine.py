@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rewrite._keras_private import release_variables
 from rewrite.build.clone import materialize, recursion_room
 from rewrite.build.inplace import apply_inplace
 from rewrite.build.weights import transfer
@@ -138,6 +139,7 @@ def run(
     plan: Plan | None = None,
     drift: bool = False,
     in_memory: bool = False,
+    consume: bool = False,
 ) -> RewriteResult:
     """Rewrite `model`; see `rewrite.apply` for the options.
 
@@ -148,17 +150,20 @@ def run(
     `drift`: measure how far the outputs and logits moved on the probe batch
     whatever `validate` is (`"full"` always does). `in_memory`: the result stays in
     this process; a change that a save and reload would lose is reported instead of
-    failing validation, and `result.save()` refuses.
+    failing validation, and `result.save()` refuses. `consume`: in clone mode, the
+    rewrite frees `model`'s weights once it no longer needs them (see `_consumer`).
     """
     if mode not in ("clone", "inplace"):
         raise ValueError(f"mode must be 'clone' or 'inplace'. Received: mode={mode!r}")
     if validate not in ("full", "config", "none"):
         raise ValueError(f"validate must be 'full', 'config' or 'none'. Received: validate={validate!r}")
+    if consume and cache is not None:
+        raise ValueError("consume=True frees the model's weights, so a cache of it serves no later rewrite: pass one or the other")
     if progress is True:
         with Progress("rewrite") as own:
-            return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, cache, own, plan, drift, in_memory)
+            return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, cache, own, plan, drift, in_memory, consume)
     given = progress if isinstance(progress, Progress) else None
-    return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, cache, given, plan, drift, in_memory)
+    return _run(ruleset, model, params, mode, validate, strict, probe, evaluate, custom_objects, safe_mode, cache, given, plan, drift, in_memory, consume)
 
 
 def _run(
@@ -177,6 +182,7 @@ def _run(
     given_plan: Plan | None,
     measure_drift: bool,
     in_memory: bool,
+    consume: bool = False,
 ) -> RewriteResult:
     clock = StageClock(progress)
     if cache is not None and (cache.model is not model or mode != "clone"):
@@ -210,7 +216,13 @@ def _run(
         if cache is not None and validate == "config":
             cache.config_memo = memo = cache.config_memo or ConfigMemo()
         changes = [c for s in plan.statements for c in s.changes]
-        suite = Suite(mode, validate, probing, plan.expect_outputs, measure_drift, custom_objects, safe_mode, memo, changes, in_memory, unprobed)
+        consumer = _Consumer(model) if consume and mode == "clone" else None
+        # Freed before the reload, but not when evaluating (both models are needed after
+        # validation) nor in memory only (the reload may lack a change the model in memory has).
+        release = consumer.release if consumer is not None and evaluate is None and not in_memory else None
+        suite = Suite(
+            mode, validate, probing, plan.expect_outputs, measure_drift, custom_objects, safe_mode, memo, changes, in_memory, unprobed, release
+        )
         if progress is not None:  # the steps that follow planning, counted from what will run
             progress.expect(int(probing) + (2 if mode == "clone" else 1) + len(suite.steps) + int(evaluate is not None))
         probe = _probe(model, view, probe_x, cache, clock) if probing else None
@@ -225,6 +237,8 @@ def _run(
                 moved = transfer(view, plan, built)
             new_model, kept, summary = built.model, moved.kept, moved.summary
             notes += built.notes
+            if consumer is not None:
+                consumer.new_model = new_model
             if built.inlined:  # each change is read back where its layer now sits
                 suite.changes = [c.model_copy(update={"layer": built.located(c.layer)}) for c in changes]
         else:
@@ -239,6 +253,8 @@ def _run(
                     checks, drifts = suite.run(model, new_model, probe, kept, summary.actions, clock.step)
             else:
                 checks, drifts = suite.run(model, new_model, probe, kept, summary.actions, clock.step)
+            if suite.reloaded is not None:
+                new_model = suite.reloaded  # the model read back from the validated file
             cost = plan.cost
             if cost is not None:  # budgets are checked on the parameters the built model has
                 counted = int(new_model.count_params())
@@ -250,6 +266,8 @@ def _run(
                 with clock.stage("evaluate"):
                     original_scores, new_scores = evaluate_both(model, new_model, evaluate)
                     evaluation = Evaluation(original=original_scores, rewritten=new_scores)
+            if consumer is not None:
+                notes.append(consumer.note())
             if getattr(model, "compiled", False) and mode == "clone":
                 notes.append("the input model was compiled; the result is compiled with the same config (fresh optimizer state)")
             report = RewriteReport(
@@ -274,11 +292,48 @@ def _run(
                     "validation failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed) + ". Nothing was written.",
                     report=report,
                 )
+            if consumer is not None:
+                consumer.finish()
         except BaseException:
             if undo is not None:
                 undo()  # in place: whatever fails after the change, the input model goes back
             raise
         return RewriteResult(new_model, report, provenance=record(ruleset, plan.params, report))
+
+
+class _Consumer:
+    """`consume=True`: the rewrite takes over the input model's memory.
+
+    Every check that needs the original or the new model in memory runs first;
+    then, before the `.keras` reload of full validation, both models' weights are
+    freed (the reload is compared to the new model's outputs and per-variable
+    checksums, kept aside) and the reloaded model is the result. At the peak the
+    process holds the input's weights (which the new model's kept weights share)
+    or the reload's, not both. Without a reload, the input's weights are freed once
+    the rewrite is done. Either way the input model is left as a structure
+    without values, and the report says so.
+    """
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.new_model: Any = None
+        self.freed = 0
+
+    def release(self) -> None:
+        self.freed += release_variables(self.model)
+        if self.new_model is not None:
+            release_variables(self.new_model)
+
+    def note(self) -> str:
+        return (
+            f"consume=True: the input model `{self.model.name}` gave up its weights and can no longer be used; "
+            "use the result's model"
+        )
+
+    def finish(self) -> None:
+        """Free the input's weights, if validation did not already (the rewrite passed)."""
+        if not self.freed:
+            self.freed = release_variables(self.model)
 
 
 def _probe(model: Any, view: GraphView, given: Any, cache: ModelCache | None, clock: StageClock) -> Probe:

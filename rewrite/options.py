@@ -30,6 +30,10 @@ class ApplyOptions(TypedDict, total=False):
     - `drift`: measure the output drift whatever `validate` is.
     - `in_memory`: the result stays in this process: a change a save would lose is
       reported, not failed, and `result.save()` refuses.
+    - `consume`: in clone mode, the rewrite frees the input model's weights once it no
+      longer needs them (before the reload of full validation, whose model is then the
+      result): at most one copy of the weights is held. The input model cannot be used
+      afterwards; the report's notes say so. A failed in-memory check frees nothing.
     - `progress`: True draws a progress bar (terminal or Jupyter); a `Progress` is drawn on.
     - `cache`: a `rewrite.engine.ModelCache` of the model, shared by many rewrites of it
       (architecture search): the graph, the probe and the configs are made once.
@@ -45,6 +49,7 @@ class ApplyOptions(TypedDict, total=False):
     safe_mode: bool
     drift: bool
     in_memory: bool
+    consume: bool
     progress: bool | Progress | None
     cache: ModelCache | None
 

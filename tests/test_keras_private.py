@@ -114,3 +114,11 @@ def test_run_graph_calls_a_models_layers_in_the_callers_graph(keras):
     outer = keras.Model([x, y], out)
     assert calls == ["sub"] and [layer.name for layer in outer.layers] == ["x", "y", "sub"]
     np.testing.assert_allclose(keras.ops.convert_to_numpy(outer([np.ones((1, 2)), np.zeros((1, 2))])), np.ones((1, 2)))
+
+
+def test_release_variables_frees_the_storage_and_keeps_the_structure(keras):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="fc")])
+    assert kp.release_variables(model) == (3 * 4 + 4) * 4
+    assert [tuple(v.shape) for v in model.weights] == [(3, 4), (4,)]  # names, shapes and flags stay
+    assert model.get_layer("fc").get_config()["units"] == 4
+    assert all(np.asarray(v._value.read_value()).size == 0 for v in model.weights)  # the values are gone

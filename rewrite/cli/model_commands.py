@@ -89,6 +89,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             custom_objects=custom,
             safe_mode=not args.unsafe,
             progress=bar,
+            consume=True,  # the loaded model is this command's own: one copy of the weights at a time
         )
         bar.step(f"writing {args.output}")
         result.save(args.output, replace=args.force)

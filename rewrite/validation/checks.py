@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
+import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,15 +225,42 @@ def check_save_load(model: Any, x: Any, expected: Outputs, custom_objects: dict 
     return save_load, round_trip
 
 
+def weight_checksums(model: Any) -> list[tuple[str, int]]:
+    """(variable path, CRC-32 of its bytes) of every variable, in order: a model's weights in a few bytes."""
+    sums = []
+    for v in model.weights:
+        raw: Any = np.ascontiguousarray(v.numpy()).reshape(-1).view(np.uint8)  # the bytes, not a copy
+        sums.append((v.path, zlib.crc32(raw)))
+    return sums
+
+
 def save_and_reload(
-    model: Any, x: Any, expected: Outputs, custom_objects: dict | None, safe_mode: bool
+    model: Any,
+    x: Any,
+    expected: Outputs,
+    custom_objects: dict | None,
+    safe_mode: bool,
+    release: Callable[[], None] | None = None,
 ) -> tuple[CheckResult, CheckResult, Any | None]:
-    """(.keras save/load check, config round-trip check implied by the load, the reloaded model)."""
+    """(.keras save/load check, config round-trip check implied by the load, the reloaded model).
+
+    With `release`, the model's weights are summed (a CRC-32 per variable) once it
+    is saved, `release()` frees them, and the reloaded model must hold the same
+    sums as well as compute `expected`: the model and its reload are never in
+    memory together. The reload then keeps its compile config (a fresh optimizer).
+    """
+    sums: list[tuple[str, int]] | None = None
     with tempfile.TemporaryDirectory(prefix="keras-rewrite-") as tmp:
         path = os.path.join(tmp, "validate.keras")
         try:
             save_keras(model, path)
-            loaded = load_keras(path, custom_objects=custom_objects, safe_mode=safe_mode, compile=False)
+            if release is not None:
+                sums = weight_checksums(model)
+                release()
+            with warnings.catch_warnings():
+                # A fresh optimizer has no slots to restore; Keras warns that it skips them.
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                loaded = load_keras(path, custom_objects=custom_objects, safe_mode=safe_mode, compile=release is not None)
         except Exception as exc:
             detail = _load_advice(exc)
             return (
@@ -256,6 +285,13 @@ def save_and_reload(
         differs = f"reloaded model differs from memory by {worst:.3g}"
         return CheckResult(kind="save-load", name="save/load .keras", status="failed", detail=differs), round_trip, loaded
     matches = f"reloaded outputs and logits match (max diff {worst:.3g})"
+    if sums is not None:
+        reloaded = weight_checksums(loaded)
+        wrong = [p for (p, a), (_, b) in zip(sums, reloaded) if a != b]
+        if len(reloaded) != len(sums) or wrong:
+            detail = f"reloaded weights differ from the validated model's: {', '.join(wrong[:5]) or f'{len(reloaded)} variables, not {len(sums)}'}"
+            return CheckResult(kind="save-load", name="save/load .keras", status="failed", detail=detail), round_trip, loaded
+        matches += f"; {len(sums)} variables reloaded bit for bit (CRC-32 each)"
     return CheckResult(kind="save-load", name="save/load .keras", status="passed", detail=matches), round_trip, loaded
 
 

@@ -56,9 +56,15 @@ class Suite:
     """The caller keeps the result in this process: a change a save would lose is reported, not failed."""
     unprobed: str | None = None
     """Why the model is not run on a probe although the level would (said as a skipped check)."""
+    release: Callable[[], None] | None = None
+    """Frees the original's and the new model's weights (`consume=True`): the save and
+    reload then comes last, once every other check has passed, the weights are freed
+    before the reload, and the reloaded model becomes the result (`reloaded`)."""
     steps: list[str] = field(init=False)
     lost_on_save: list[str] = field(init=False, default_factory=list)
     """What a save and reload would lose, found by the last `run`."""
+    reloaded: Any = field(init=False, default=None)
+    """With `release`, the reloaded model once the weights it was saved from were freed."""
 
     def __post_init__(self) -> None:
         steps: list[str] = []
@@ -72,6 +78,10 @@ class Suite:
             steps.append("validate: kept weights")
             if self.probing:
                 steps.append("validate: drift")
+            reload = "validate: .keras save and reload"
+            if self.release is not None and reload in steps:  # last, once the rest has passed
+                steps.remove(reload)
+                steps.append(reload)
         self.steps = steps
 
     def run(
@@ -108,15 +118,10 @@ class Suite:
             checks.append(check_finite(probe.before, after))
         elif self.unprobed:
             checks.append(CheckResult(kind="finite", name="finite outputs", status="skipped", detail=f"not run: {self.unprobed}"))
-        if self.level == "full" and probe is not None and after is not None:
+        reloading = self.level == "full" and probe is not None and after is not None
+        if reloading and self.release is None and probe is not None and after is not None:
             step(next(steps))
-            save_load, round_trip, loaded = save_and_reload(new_model, probe.x, after, self.custom_objects, self.safe_mode)
-            kept_changes = self._kept(new_model, loaded, "a .keras save and reload")
-            if self.in_memory and self.lost_on_save and save_load.status == "failed":
-                # The reload differs because it lost what the report lists: kept in memory, as asked.
-                detail = f"in memory only (in_memory=True): {save_load.detail}, by the changes a save would lose"
-                save_load = save_load.model_copy(update={"status": "skipped", "detail": detail})
-            checks += [round_trip, save_load, *kept_changes]
+            checks += self._reload(new_model, probe, after, None)
         step(next(steps))
         if self.mode == "clone":
             checks.append(check_kept_weights(kept))
@@ -129,7 +134,24 @@ class Suite:
             step(next(steps))
             drifts = drift(probe.before, after)
             checks += self._located(check_expectations(drifts, self.expects), original, new_model, probe.x)
+        if reloading and self.release is not None and probe is not None and after is not None:
+            step(next(steps))
+            # Freed only when nothing has failed: a failed rewrite leaves the original usable.
+            passed = all(c.status != "failed" for c in checks)
+            checks += self._reload(new_model, probe, after, self.release if passed else None)
         return checks, drifts
+
+    def _reload(self, new_model: Any, probe: Probe, after: Outputs, release: Callable[[], None] | None) -> list[CheckResult]:
+        """The .keras save and reload: the round trip, the outputs, the changes kept."""
+        save_load, round_trip, loaded = save_and_reload(new_model, probe.x, after, self.custom_objects, self.safe_mode, release)
+        if release is not None:
+            self.reloaded = loaded
+        kept_changes = self._kept(new_model, loaded, "a .keras save and reload")
+        if self.in_memory and self.lost_on_save and save_load.status == "failed":
+            # The reload differs because it lost what the report lists: kept in memory, as asked.
+            detail = f"in memory only (in_memory=True): {save_load.detail}, by the changes a save would lose"
+            save_load = save_load.model_copy(update={"status": "skipped", "detail": detail})
+        return [round_trip, save_load, *kept_changes]
 
     def _kept(self, new_model: Any, rebuilt: Any | None, how: str) -> list[CheckResult]:
         """The changes read back on the rebuilt model (or, without one, on each changed layer rebuilt)."""
