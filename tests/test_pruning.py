@@ -249,11 +249,14 @@ def test_flatten_dense_rows_follow_the_channel(flatten, tmp_path):
     _same(model, result, tmp_path)
 
 
-def test_nested_model_groups_cross_its_boundary(tmp_path):
+@pytest.mark.parametrize("kind", ["functional", "sequential"])
+def test_nested_model_groups_cross_its_boundary(kind, tmp_path):
     inner_in = keras.Input((8, 8, 6))
-    y = keras.layers.BatchNormalization(name="inner_bn")(inner_in)
-    y = keras.layers.Conv2D(4, 1, name="inner_conv")(y)
-    block = keras.Model(inner_in, y, name="block")
+    layers = [keras.layers.BatchNormalization(name="inner_bn"), keras.layers.Conv2D(4, 1, name="inner_conv")]
+    if kind == "sequential":
+        block = keras.Sequential([inner_in, *layers], name="block")
+    else:
+        block = keras.Model(inner_in, layers[1](layers[0](inner_in)), name="block")
     inp = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(6, 3, padding="same", name="outer")(inp)
     x = block(x)
