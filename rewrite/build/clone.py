@@ -295,16 +295,21 @@ class _CloneBuilder:
     def clone_model(self, model: Any) -> Any:
         if isinstance(model, keras.Sequential):
             return self.clone_sequential(model)
-        width = None
-        path = self.paths.get(id(model))
-        pruning = self.plan.pruning
-        if path and pruning is not None:
-
-            def width(name: str) -> int | None:
-                return pruning.input_width(f"{path}/{name}#0")
-
+        width = self._pruned_width(model)
         inputs = keras.tree.map_structure(lambda t: _fresh_input(t, width), model.input)
         return keras.models.clone_model(model, input_tensors=inputs, clone_function=self.clone_layer, call_function=self.call_layer)
+
+    def _pruned_width(self, model: Any) -> Callable[[str], int | None] | None:
+        """For a nested model whose input channels pruning shrinks: its inputs' new width, by InputLayer name."""
+        path = self.paths.get(id(model))
+        pruning = self.plan.pruning
+        if not path or pruning is None:
+            return None
+
+        def width(name: str) -> int | None:
+            return pruning.input_width(f"{path}/{name}#0")
+
+        return width
 
     def clone_sequential(self, model: keras.Sequential) -> keras.Sequential:
         """A Sequential is a list: structural edits are list edits."""
@@ -327,7 +332,12 @@ class _CloneBuilder:
             (source,) = functional.inputs
             history = keras_private.tensor_history(source)
             name = history[0].name if history else None
-            layers.insert(0, keras.Input(batch_shape=source.shape, dtype=source.dtype, name=name))
+            shape = tuple(source.shape)
+            width = self._pruned_width(model)
+            channels = width(name) if width is not None and name else None
+            if channels is not None:
+                shape = (*shape[:-1], channels)
+            layers.insert(0, keras.Input(batch_shape=shape, dtype=source.dtype, name=name))
         clone = keras.Sequential(layers, name=model.name, trainable=model.trainable)
         if model.compiled:
             clone.compile_from_config(model.get_compile_config())
