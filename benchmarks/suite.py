@@ -6,6 +6,8 @@ Sections, in the order they run (`--only` picks some):
               planning share, validation cost, in-place time per changed layer
     scaling   synthetic residual chains of 1,000 / 2,000 / 5,000 layers; the scaling plot
     memory    peak RSS of a rewrite in a fresh process
+    large     0.5, 1 and 2 GB models: load, by hand, `apply --validate none|config|full`, the API
+              (benchmarks.large_models); the memory-per-size plot
     parser    one rule file of 10,000 statements, parse + check
     check     `keras-rewrite check` on 200 files in a fresh process (benchmarks.check_speed)
     variants  20 variants of MobileNetV2 (benchmarks.variants --variants 20, run as it is)
@@ -46,10 +48,11 @@ TARGET_VARIANTS = 0.5  # benchmarks.variants, per-variant A/B
 
 VARIANTS = 20  # of benchmarks.variants' 50 (its own default), to keep `make bench` short
 
-SECTIONS = ["speed", "scaling", "memory", "parser", "check", "variants"]
+SECTIONS = ["speed", "scaling", "memory", "large", "parser", "check", "variants"]
 APPLICATIONS = ["resnet50", "mobilenetv2", "efficientnetb0", "densenet121", "convnexttiny"]
 DEFAULT_MODELS = [*APPLICATIONS, "transformer24"]
 MEMORY_MODELS = ["resnet50", "efficientnetb0"]
+LARGE_SIZES = [0.5, 1.0, 2.0]  # GB of weights
 
 RESULTS_BEGIN = "<!-- results:begin (written by python -m benchmarks --docs) -->"
 RESULTS_END = "<!-- results:end -->"
@@ -102,6 +105,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.json = "benchmarks/results.json"  # the record of a whole run; a part only prints
     if args.plot is None and not q:
         args.plot = "docs/img/scaling.png"
+    args.memory_plot = None if q else "docs/img/memory.png"
     return args
 
 
@@ -129,6 +133,17 @@ def section_memory(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks import memory
 
     return memory.run(["resnet50"] if args.quick else MEMORY_MODELS, args.quick)
+
+
+def section_large(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks import large_models
+
+    result = large_models.run([0.001] if args.quick else LARGE_SIZES, args.quick)
+    if args.memory_plot and result["rows"]:
+        Path(args.memory_plot).parent.mkdir(parents=True, exist_ok=True)
+        large_models.plot(result, args.memory_plot)
+        result["plot"] = args.memory_plot
+    return result
 
 
 def section_parser(args: argparse.Namespace) -> dict[str, Any]:
@@ -159,6 +174,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "speed": section_speed,
     "scaling": section_scaling,
     "memory": section_memory,
+    "large": section_large,
     "parser": section_parser,
     "check": section_check,
     "variants": section_variants,
@@ -199,6 +215,9 @@ def targets(results: dict[str, Any]) -> list[Target]:
         worst_row = max(a_rows, key=lambda r: r["ratio"]) if a_rows else None
         out.append(Target("peak memory / (original + rewritten)", worst_row["ratio"] if worst_row else None, TARGET_MEMORY, "x",
                           f"worst of {len(a_rows)}: {worst_row['model']}" if worst_row else memory.get("skipped", ""), "memory"))
+    large = sec.get("large")
+    if large is not None and large.get("rows"):
+        out += large_targets(large)
     inplace = [(c["model"], c["inplace"]) for c in speed if "inplace" in c]
     if scaling and scaling.get("inplace"):
         inplace.append((scaling["inplace_model"], scaling["inplace"]))
@@ -225,6 +244,27 @@ def targets(results: dict[str, Any]) -> list[Target]:
     return out
 
 
+def large_targets(large: dict[str, Any]) -> list[Target]:
+    """Each large-model target, judged on the worst size (ratios to load_model in the same run)."""
+    from benchmarks import large_models as lm
+
+    wanted = [
+        ("apply --validate full, peak / load_model's", "cli-full peak", lm.TARGET_FULL),
+        ("apply --validate config, peak / load_model's", "cli-config peak", lm.TARGET_LIGHT),
+        ("apply --validate none, peak / load_model's", "cli-none peak", lm.TARGET_LIGHT),
+        ("apply --validate full, time / load_model's", "cli-full time", lm.TARGET_FULL_TIME),
+        ("apply --validate none, time / load_model's", "cli-none time", lm.TARGET_NONE_TIME),
+        ("API clone, (peak - original) / result", "api over original + result", lm.TARGET_API),
+    ]
+    out = []
+    for name, key, limit in wanted:
+        found = [(r["weights"], lm.ratios(r)[key]) for r in large["rows"] if key in lm.ratios(r)]
+        if found:
+            weights, worst = max(found, key=lambda f: f[1])
+            out.append(Target(name, worst, limit, "x", f"worst of {len(found)} sizes: {weights / 2**20:,.0f} MB of weights", "large"))
+    return out
+
+
 def render_targets(items: list[Target]) -> str:
     return table(
         ["target", "measured", "limit", "verdict", "detail"],
@@ -236,7 +276,7 @@ def render_targets(items: list[Target]) -> str:
 
 
 def render(results: dict[str, Any]) -> str:
-    from benchmarks import inplace, memory, parser_speed, scaling, speed
+    from benchmarks import inplace, large_models, memory, parser_speed, scaling, speed
 
     sec = results["sections"]
     m = results["meta"]
@@ -258,6 +298,10 @@ def render(results: dict[str, Any]) -> str:
         parts += ["", inplace.render(ip_rows, TARGET_INPLACE_MS)]
     if "memory" in sec:
         parts += ["", memory.render(sec["memory"], TARGET_MEMORY)]
+    if "large" in sec:
+        parts += ["", large_models.render(sec["large"])]
+        if "plot" in sec["large"]:
+            parts.append(f"  plot: {sec['large']['plot']}")
     if "parser" in sec:
         parts += ["", parser_speed.render(sec["parser"], TARGET_PARSE_S)]
     if "check" in sec:
@@ -303,6 +347,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", "Every table of the run, as printed:", "", "```text", render(results), "```"]
     if "plot" in results["sections"].get("scaling", {}):
         lines += ["", "![Rewrite time against layer count](img/scaling.png)"]
+    if "plot" in results["sections"].get("large", {}):
+        lines += ["", "![Peak memory against model size](img/memory.png)"]
     return "\n".join(lines)
 
 

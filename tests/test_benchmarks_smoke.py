@@ -24,11 +24,13 @@ def test_quick_run_exercises_every_benchmark_and_writes_json_and_docs(tmp_path, 
     scaling = data["sections"]["scaling"]
     assert [r["size"] for r in scaling["rows"]] == [10, 20, 40] and scaling["equivalence_problems"] == []
     assert data["sections"]["memory"]["rows"][0]["peak"] > 0
+    (large,) = data["sections"]["large"]["rows"]
+    assert set(large["ops"]) == {"load", "cli-full"} and large["ops"]["cli-full"]["exit"] == 0
     assert data["sections"]["parser"]["statements"] == 200 and data["sections"]["parser"]["errors"] == []
     assert "HEAVY []" in data["sections"]["check"]["heavy"]
     assert data["sections"]["variants"]["median_ratio"] is not None
     sections = {t["section"] for t in data["targets"]}
-    assert {"speed", "validation", "plan", "scaling", "memory", "inplace", "parser", "check", "variants"} <= sections
+    assert {"speed", "validation", "plan", "scaling", "memory", "large", "inplace", "parser", "check", "variants"} <= sections
     assert plot.read_bytes()[:4] == b"\x89PNG"
     text = docs.read_text()
     assert "old" not in text and text.endswith("<!-- results:end -->\n\nafter\n") and "| target |" in text

@@ -41,8 +41,9 @@ def test_consume_gives_the_same_model_and_uses_up_the_input(keras):
     assert any("consume=True" in n and "can no longer be used" in n for n in result.report.notes)
     save_load = next(c for c in result.report.validation if c.kind == "save-load")
     assert "reloaded bit for bit (CRC-32 each)" in save_load.detail
-    with pytest.raises(Exception):  # noqa: B017 - whichever error the backend raises on a freed variable
-        model.predict(_x(), verbose=0)
+    if keras.backend.backend() in ("tensorflow", "jax"):  # the backends whose storage is freed
+        with pytest.raises(Exception):  # noqa: B017 - whichever error the backend raises on a freed variable
+            model.predict(_x(), verbose=0)
 
 
 def test_consume_without_a_reload_frees_the_input_and_keeps_the_result(keras):
