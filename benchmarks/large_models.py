@@ -200,8 +200,8 @@ def ratios(row: dict[str, Any]) -> dict[str, float]:
     load = ops["load"]
     out = {}
     for name, m in ops.items():
-        out[f"{name} peak"] = m["peak"] / load["peak"]
-        out[f"{name} time"] = m["seconds"] / load["seconds"]
+        out[f"{name} peak"] = m["peak"] / max(load["peak"], 2**20)  # a tiny model's load may add nothing
+        out[f"{name} time"] = m["seconds"] / max(load["seconds"], 1e-3)
     api = ops.get("api-full")
     if api is not None:
         out["api over original + result"] = (api["api_peak"] - api["weights"]) / api["result_weights"]
@@ -219,8 +219,8 @@ def rows_for_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         load = row["ops"]["load"]
         for name, m in row["ops"].items():
             body.append([
-                _mb(row["weights"]), name, _mb(m["peak"]), f"{m['peak'] / load['peak']:.2f}",
-                f"{m['seconds']:.1f}", f"{m['seconds'] / load['seconds']:.2f}",
+                _mb(row["weights"]), name, _mb(m["peak"]), f"{m['peak'] / max(load['peak'], 2**20):.2f}",
+                f"{m['seconds']:.1f}", f"{m['seconds'] / max(load['seconds'], 1e-3):.2f}",
             ])
     return header, body
 
