@@ -288,10 +288,11 @@ def release_variables(model: Any) -> int:
             continue
         size = math.prod(variable.shape) * np.dtype(keras.backend.standardize_dtype(variable.dtype)).itemsize
         if backend == "tensorflow":
-            import tensorflow as tf  # here: TensorFlow is only this backend's
+            from rewrite._tf_storage import (
+                empty_variable,  # here: TensorFlow is only this backend's
+            )
 
-            empty = tf.zeros([0], dtype=inner.dtype)
-            tf.raw_ops.AssignVariableOp(resource=inner.handle, value=empty, validate_shape=False)
+            empty_variable(inner)
         elif backend == "jax" and hasattr(inner, "delete"):
             inner.delete()
         else:

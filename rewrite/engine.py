@@ -325,9 +325,10 @@ class _Consumer:
             release_variables(self.new_model)
 
     def note(self) -> str:
+        freed = f" ({self.freed / 2**20:,.0f} MB freed)" if self.freed else ""
         return (
-            f"consume=True: the input model `{self.model.name}` gave up its weights and can no longer be used; "
-            "use the result's model"
+            f"consume=True: the input model `{self.model.name}` gave its weights to the rewrite{freed}, so it can no "
+            "longer be used in this process (files on disk are untouched); use the result's model"
         )
 
     def finish(self) -> None:

@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rewrite"
 
 # Bottom to top. A module may import its own layer (its own subpackage) and the layers below.
 LAYERS: list[tuple[str, ...]] = [
-    ("rewrite.errors", "rewrite.transforms", "rewrite.progress", "rewrite._keras_private", "rewrite._version", "rewrite.modes", "rewrite.keras_archive"),
+    ("rewrite.errors", "rewrite.transforms", "rewrite.progress", "rewrite._keras_private", "rewrite._version", "rewrite.modes", "rewrite.keras_archive", "rewrite._tf_storage"),
     ("rewrite.lang",),
     ("rewrite.report",),
     ("rewrite.graphview",),

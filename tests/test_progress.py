@@ -136,7 +136,7 @@ def test_cli_apply_draws_on_a_terminal_only(cli_files, tmp_path, capsys, monkeyp
     assert main(["apply", str(model), str(rules), "-o", str(tmp_path / "b.keras")]) == 0
     captured = capsys.readouterr()
     assert "apply " in captured.err and " 0 loading model " in captured.err
-    assert " 8/12 validate: .keras save and reload " in captured.err and "12/13 writing" not in captured.err
+    assert " 10/12 validate: .keras save and reload " in captured.err and "12/13 writing" not in captured.err
     assert " 11/12 writing " in captured.err and captured.err.endswith("\x1b[2K")
     assert "\r" not in captured.out and "validation PASSED" in captured.out
 

@@ -20,14 +20,10 @@ from rewrite.planner.plan import OutputExpectation, Plan, StatementOutcome
 from rewrite.planner.pruning import apply_prune, cost
 from rewrite.planner.quantize import apply_quantize
 from rewrite.planner.set_field import apply_set_field, narrowed_dtypes
-from rewrite.planner.structural import apply_structural
+from rewrite.planner.structural import apply_structural, check_growth
 from rewrite.report.data import NearMiss, StatementReport
 
 __all__ = ["build_plan"]
-
-MAX_ADDED = 10_000
-"""The most layers a rule file may add (or four times the model's layers, if more)."""
-
 
 def build_plan(ruleset: CheckedRules, view: GraphView, params: dict[str, Any], strict: bool = False) -> Plan:
 
@@ -47,12 +43,7 @@ def build_plan(ruleset: CheckedRules, view: GraphView, params: dict[str, Any], s
         else:
             apply_structural(plan, view, cs, out)
         out.warnings += narrowed_dtypes(out.changes)
-        if len(plan.added) > max(MAX_ADDED, 4 * len(view.layers)):
-            raise PlanError(
-                f"{stmt.file}:{stmt.line}: `{stmt.source}` brings the layers the rules add to {len(plan.added):,}, over the "
-                f"limit of {max(MAX_ADDED, 4 * len(view.layers)):,} for a model of {len(view.layers):,} layers; an `insert` "
-                "on `*` matches the layers earlier inserts added, doubling the model each time: narrow the selector"
-            )
+        check_growth(plan, view, stmt)
         if not out.matched:
             out.warnings.append(f"`{stmt.source}` matched no layer" + (" (see near misses)" if out.near else ""))
             if strict:

@@ -44,6 +44,22 @@ def apply_structural(plan: Plan, view: GraphView, cs: RuleStatement, out: Statem
 
 # ------------------------------------------------------------------ helpers
 
+MAX_ADDED = 10_000
+"""The most layers a rule file may add (or four times the model's layers, if more)."""
+
+
+def check_growth(plan: Plan, view: GraphView, stmt: ast.StatementNode, adding: int = 0) -> None:
+    """Refuse a rule file whose statements add more layers than the limit, counting `adding` more to come."""
+    limit = max(MAX_ADDED, 4 * len(view.layers))
+    total = len(plan.added) + adding
+    if total > limit:
+        raise PlanError(
+            f"{stmt.file}:{stmt.line}: `{stmt.source}` brings the layers the rules add to {total:,}, over the "
+            f"limit of {limit:,} for a model of {len(view.layers):,} layers; an `insert` "
+            "on `*` matches the layers earlier inserts added, doubling the model each time: narrow the selector"
+        )
+
+
 
 def _taken(plan: Plan, view: GraphView, parent: str) -> set[str]:
     names = {
@@ -190,7 +206,9 @@ def _delete(plan: Plan, view: GraphView, cs: RuleStatement, stmt: ast.Delete, ou
 
 def _insert(plan: Plan, view: GraphView, cs: RuleStatement, stmt: ast.Insert, out: StatementOutcome) -> None:
     matched, out.near = candidates_for(plan, view, stmt.selector)
+    check_growth(plan, view, stmt, len(matched))  # before building a layer: an insert on `*` doubles the model
     cls = construct.layer_class(stmt.call.name)
+    taken: dict[str, set[str]] = {}  # the names in use, per parent, as this statement adds its own
     for info in matched:
         _reject_inner(info, stmt, "insert beside")
         reader = FieldReader(info, plan.overrides(info.key))
@@ -202,7 +220,9 @@ def _insert(plan: Plan, view: GraphView, cs: RuleStatement, stmt: ast.Insert, ou
                 "drop `name=` to get one derived name per layer"
             )
         base = f"{reader.get('name')}_{construct.snake(cls.__name__)}"
-        kwargs.setdefault("name", construct.unique_name(base, _taken(plan, view, info.parent)))
+        names = taken[info.parent] if info.parent in taken else taken.setdefault(info.parent, _taken(plan, view, info.parent))
+        kwargs.setdefault("name", construct.unique_name(base, names))
+        names.add(kwargs["name"])
         layer = construct.instantiate(cls, args, kwargs, stmt, stmt.call.text())
         if stmt.policy == "identity":
             _check_identity(layer, stmt)
