@@ -288,9 +288,7 @@ def release_variables(model: Any) -> int:
             continue
         size = math.prod(variable.shape) * np.dtype(keras.backend.standardize_dtype(variable.dtype)).itemsize
         if backend == "tensorflow":
-            from rewrite._tf_storage import (
-                empty_variable,  # here: TensorFlow is only this backend's
-            )
+            from rewrite._tf_storage import empty_variable  # here: TensorFlow only on its backend
 
             empty_variable(inner)
         elif backend == "jax" and hasattr(inner, "delete"):
