@@ -297,8 +297,10 @@ def _run(
         except BaseException:
             if undo is not None:
                 undo()  # in place: whatever fails after the change, the input model goes back
+            if suite.saved is not None:
+                suite.saved.discard()
             raise
-        return RewriteResult(new_model, report, provenance=record(ruleset, plan.params, report))
+        return RewriteResult(new_model, report, provenance=record(ruleset, plan.params, report), validated_save=suite.saved)
 
 
 class _Consumer:

@@ -69,9 +69,9 @@ def test_consume_and_a_cache_do_not_go_together(keras):
 
 
 def test_a_reload_one_bit_off_fails_even_when_the_outputs_agree(keras, monkeypatch):
-    from rewrite.validation import checks
+    from rewrite.validation import reload
 
-    load = checks.load_keras
+    load = reload.load_folder
 
     def off_by_one_bit(*args, **kwargs):
         loaded = load(*args, **kwargs)
@@ -81,6 +81,58 @@ def test_a_reload_one_bit_off_fails_even_when_the_outputs_agree(keras, monkeypat
         bias.assign(value)
         return loaded
 
-    monkeypatch.setattr(checks, "load_keras", off_by_one_bit)
+    monkeypatch.setattr(reload, "load_folder", off_by_one_bit)
     with pytest.raises(rewrite.ValidationFailure, match="reloaded weights differ from the validated model's: out/bias"):
         rewrite.apply(_model(keras), RULE, consume=True)
+
+
+def test_the_file_written_is_the_folder_validation_reloaded(keras, tmp_path, monkeypatch):
+    from rewrite.io import saving
+    from rewrite.io.provenance import read
+
+    keras.utils.set_random_seed(2)
+    result = rewrite.apply(_model(keras), RULE, consume=True)
+    assert result.validated_save is not None and result.validated_save.holds(result.model)
+
+    def no_second_save(*args, **kwargs):
+        raise AssertionError("the model was saved again")
+
+    monkeypatch.setattr(saving, "save_keras", no_second_save)
+    out = tmp_path / "out.keras"
+    result.save(str(out))
+    loaded = keras.saving.load_model(out)
+    mine, theirs = weights_of(result.model), weights_of(loaded)
+    assert list(mine) == list(theirs)
+    for path, value in mine.items():
+        assert value.tobytes() == theirs[path].tobytes(), path
+    np.testing.assert_array_equal(loaded.predict(_x(), verbose=0), result.model.predict(_x(), verbose=0))
+    assert loaded.get_layer("fc1").activation.__name__ == "tanh"
+    assert read(out)["changed_layers"] == ["fc1"]
+
+
+def test_a_model_changed_after_the_rewrite_is_saved_again(keras, tmp_path):
+    result = rewrite.apply(_model(keras), RULE, consume=True)
+    bias = result.model.get_layer("out").bias
+    bias.assign(np.asarray(bias.numpy()) + 1.0)  # as a training step would
+    assert not result.validated_save.holds(result.model)
+    result.save(str(tmp_path / "out.keras"))
+    loaded = keras.saving.load_model(tmp_path / "out.keras")
+    np.testing.assert_array_equal(loaded.get_layer("out").bias.numpy(), bias.numpy())
+    result.model.get_layer("fc1").trainable = False  # the config changes, the weights do not
+    assert not result.validated_save.holds(result.model)
+
+
+def test_the_validated_folder_is_kept_only_with_consume_and_removed_on_failure(keras, tmp_path, monkeypatch):
+    import tempfile
+
+    assert rewrite.apply(_model(keras), RULE).validated_save is None
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for failing in ("expect outputs equal", "expect params <= 10"):  # before the reload; after it (the budget)
+        with pytest.raises(rewrite.ValidationFailure, match=failing):
+            rewrite.apply(_model(keras), f"rule r {{\n {RULE}\n {failing}\n}}", consume=True)
+        assert list(tmp_path.iterdir()) == []
+    result = rewrite.apply(_model(keras), RULE, consume=True)
+    folder = result.validated_save.folder
+    assert (folder / "model.weights.h5").is_file()
+    result.validated_save.discard()
+    assert not folder.exists() and not result.validated_save.holds(result.model)

@@ -16,7 +16,7 @@ from typing import Any
 
 from rewrite.errors import OutputError
 from rewrite.io.provenance import write
-from rewrite.keras_archive import save_keras
+from rewrite.keras_archive import pack, save_keras
 
 MODEL_SUFFIXES = (".keras", ".h5")
 
@@ -127,14 +127,26 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def save_atomic(model: Any, path: str | os.PathLike[str], provenance: dict[str, Any] | None = None, replace: bool = True) -> None:
-    """Save `model` to `path` (.keras or .h5), whole or not at all, with its provenance."""
+def save_atomic(
+    model: Any,
+    path: str | os.PathLike[str],
+    provenance: dict[str, Any] | None = None,
+    replace: bool = True,
+    saved: str | os.PathLike[str] | None = None,
+) -> None:
+    """Save `model` to `path` (.keras or .h5), whole or not at all, with its provenance.
+
+    `saved`: a folder `keras_archive.save_folder` wrote from this very model (as full
+    validation keeps it); a `.keras` file is then zipped from it instead of saving again.
+    """
     target = Path(path)
     if target.suffix not in MODEL_SUFFIXES:
         raise OutputError(f"output must end in .keras (or .h5); received {str(target)!r}")
 
     def save(tmp: str) -> None:
-        if target.suffix == ".keras":
+        if target.suffix == ".keras" and saved is not None:
+            pack(saved, tmp)
+        elif target.suffix == ".keras":
             save_keras(model, tmp)  # the weights streamed to disk, never whole in memory
         else:
             model.save(tmp)

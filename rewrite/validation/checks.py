@@ -1,4 +1,5 @@
-"""Validation of a rewritten model: the five checks of the design.
+"""Validation of a rewritten model: the five checks of the design (the `.keras`
+save and reload is in `rewrite.validation.reload`).
 
 1. well formed: unique layer names per model, unique variable paths;
 2. config round trip (get_config -> from_config, safe mode);
@@ -14,23 +15,18 @@ squeezes every difference towards 1/N, so outputs alone can hide a change.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-import warnings
-import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 import numpy as np
 
-from rewrite.keras_archive import load_keras, save_keras
 from rewrite.lang.expressions import compare
 from rewrite.planner.plan import OutputExpectation
 from rewrite.report.data import CheckKind, CheckResult, Cost, Drift
-from rewrite.validation.outputs import Outputs, compute, max_diff
+from rewrite.validation.outputs import Outputs
 
 SAVE_LOAD_ATOL = 1e-6
 CHANGED_RTOL = 1e-3
@@ -165,7 +161,7 @@ def rebuild_from_config(
             return _layers_round_trip(model, parts[1], custom_objects, safe_mode, memo), None
         rebuilt = keras.saving.deserialize_keras_object(config, custom_objects=custom_objects, safe_mode=safe_mode)
     except Exception as exc:
-        return CheckResult(kind="config-round-trip", name="config round trip", status="failed", detail=_load_advice(exc)), None
+        return CheckResult(kind="config-round-trip", name="config round trip", status="failed", detail=load_advice(exc)), None
     shapes = [tuple(v.shape) for v in model.weights]
     rebuilt_shapes = [tuple(v.shape) for v in rebuilt.weights]
     if shapes != rebuilt_shapes:
@@ -199,7 +195,7 @@ def _layers_round_trip(
     )
 
 
-def _load_advice(exc: BaseException) -> str:
+def load_advice(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
     chain = text
     cause: BaseException | None = exc
@@ -217,82 +213,6 @@ def _load_advice(exc: BaseException) -> str:
             "or pass it in custom_objects (CLI: --custom-objects module:dict)"
         )
     return text
-
-
-def check_save_load(model: Any, x: Any, expected: Outputs, custom_objects: dict | None, safe_mode: bool) -> tuple[CheckResult, CheckResult]:
-    """(.keras save/load check, config round-trip check implied by the load)."""
-    save_load, round_trip, _ = save_and_reload(model, x, expected, custom_objects, safe_mode)
-    return save_load, round_trip
-
-
-def weight_checksums(model: Any) -> list[tuple[str, int]]:
-    """(variable path, CRC-32 of its bytes) of every variable, in order: a model's weights in a few bytes."""
-    sums = []
-    for v in model.weights:
-        raw: Any = np.ascontiguousarray(v.numpy()).reshape(-1).view(np.uint8)  # the bytes, not a copy
-        sums.append((v.path, zlib.crc32(raw)))
-    return sums
-
-
-def save_and_reload(
-    model: Any,
-    x: Any,
-    expected: Outputs,
-    custom_objects: dict | None,
-    safe_mode: bool,
-    release: Callable[[], None] | None = None,
-) -> tuple[CheckResult, CheckResult, Any | None]:
-    """(.keras save/load check, config round-trip check implied by the load, the reloaded model).
-
-    With `release`, the model's weights are summed (a CRC-32 per variable) once it
-    is saved, `release()` frees them, and the reloaded model must hold the same
-    sums as well as compute `expected`: the model and its reload are never in
-    memory together. The reload then keeps its compile config (a fresh optimizer).
-    """
-    sums: list[tuple[str, int]] | None = None
-    with tempfile.TemporaryDirectory(prefix="keras-rewrite-") as tmp:
-        path = os.path.join(tmp, "validate.keras")
-        try:
-            save_keras(model, path)
-            if release is not None:
-                sums = weight_checksums(model)
-                release()
-            with warnings.catch_warnings():
-                # A fresh optimizer has no slots to restore; Keras warns that it skips them.
-                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-                loaded = load_keras(path, custom_objects=custom_objects, safe_mode=safe_mode, compile=release is not None)
-        except Exception as exc:
-            detail = _load_advice(exc)
-            return (
-                CheckResult(kind="save-load", name="save/load .keras", status="failed", detail=detail),
-                CheckResult(kind="config-round-trip", name="config round trip", status="failed", detail=detail),
-                None,
-            )
-    got = compute(loaded, x)
-    worst = 0.0
-    for kind, left, right in (("outputs", expected.outputs, got.outputs), ("logits", expected.logits, got.logits)):
-        for name, a in left.items():
-            b = right.get(name)
-            if b is None:
-                return (
-                    CheckResult(kind="save-load", name="save/load .keras", status="failed", detail=f"reloaded model lacks {kind} `{name}`"),
-                    CheckResult(kind="config-round-trip", name="config round trip", status="passed", detail="implied by the .keras load"),
-                    loaded,
-                )
-            worst = max(worst, max_diff(a, b)[0])
-    round_trip = CheckResult(kind="config-round-trip", name="config round trip", status="passed", detail="get_config -> from_config, through the .keras load (safe mode)" if safe_mode else "through the .keras load (safe mode off)")
-    if worst > SAVE_LOAD_ATOL:
-        differs = f"reloaded model differs from memory by {worst:.3g}"
-        return CheckResult(kind="save-load", name="save/load .keras", status="failed", detail=differs), round_trip, loaded
-    matches = f"reloaded outputs and logits match (max diff {worst:.3g})"
-    if sums is not None:
-        reloaded = weight_checksums(loaded)
-        wrong = [p for (p, a), (_, b) in zip(sums, reloaded) if a != b]
-        if len(reloaded) != len(sums) or wrong:
-            detail = f"reloaded weights differ from the validated model's: {', '.join(wrong[:5]) or f'{len(reloaded)} variables, not {len(sums)}'}"
-            return CheckResult(kind="save-load", name="save/load .keras", status="failed", detail=detail), round_trip, loaded
-        matches += f"; {len(sums)} variables reloaded bit for bit (CRC-32 each)"
-    return CheckResult(kind="save-load", name="save/load .keras", status="passed", detail=matches), round_trip, loaded
 
 
 def _same_bits(a: Any, b: Any) -> bool:

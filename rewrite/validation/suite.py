@@ -23,10 +23,10 @@ from rewrite.validation.checks import (
     check_probe,
     check_well_formed,
     rebuild_from_config,
-    save_and_reload,
 )
 from rewrite.validation.effects import check_in_effect, check_kept, check_kept_by_layer
 from rewrite.validation.outputs import Outputs, compute, drift, locate_divergence
+from rewrite.validation.reload import ValidatedSave, save_and_reload
 
 
 @dataclass
@@ -65,6 +65,8 @@ class Suite:
     """What a save and reload would lose, found by the last `run`."""
     reloaded: Any = field(init=False, default=None)
     """With `release`, the reloaded model once the weights it was saved from were freed."""
+    saved: ValidatedSave | None = field(init=False, default=None)
+    """With `release`, the folder `reloaded` was loaded from, once it passed: the file to write."""
 
     def __post_init__(self) -> None:
         steps: list[str] = []
@@ -143,7 +145,7 @@ class Suite:
 
     def _reload(self, new_model: Any, probe: Probe, after: Outputs, release: Callable[[], None] | None) -> list[CheckResult]:
         """The .keras save and reload: the round trip, the outputs, the changes kept."""
-        save_load, round_trip, loaded = save_and_reload(new_model, probe.x, after, self.custom_objects, self.safe_mode, release)
+        save_load, round_trip, loaded, self.saved = save_and_reload(new_model, probe.x, after, self.custom_objects, self.safe_mode, release)
         if release is not None:
             self.reloaded = loaded
         kept_changes = self._kept(new_model, loaded, "a .keras save and reload")
