@@ -18,6 +18,8 @@ times and keeps the median time and the largest peak. The operations:
 - `load`: `keras.saving.load_model(MODEL)`, the yardstick: every ratio is to it;
 - `by-hand`: load, `clone_model` with the activation changed, `set_weights`, `model.save`;
 - `cli-none`, `cli-config`, `cli-full`: `keras-rewrite apply MODEL rule.rw -o OUT --validate ...`;
+- `search-config`, `search-full`: `keras-rewrite search MODEL rules.rw --grid -o DIR
+  --validate ...` writing two variants (gelu, tanh) of the model;
 - `api-full`: load, then `rewrite.apply(model, rule)` in clone mode; its peak is
   measured from the loaded model on (the kernel's high-water mark reset) and set
   against the original's weights plus the result's;
@@ -44,7 +46,11 @@ from benchmarks.harness import log, markdown_table, table
 UNITS = 4096
 VOCABULARY = 4096
 RULE = 'Dense[name ~ "fc*"].activation := gelu\n'
-OPERATIONS = ["load", "by-hand", "cli-none", "cli-config", "cli-full", "api-full", "keras-save", "archive-save", "archive-load"]
+SEARCH_RULE = 'param act = gelu in [gelu, tanh]\nDense[name ~ "fc*"].activation := $act\n'
+OPERATIONS = [
+    "load", "by-hand", "cli-none", "cli-config", "cli-full", "api-full", "search-config", "search-full",
+    "keras-save", "archive-save", "archive-load",
+]
 QUICK_OPERATIONS = ["load", "cli-full"]
 
 TARGET_FULL = 1.2
@@ -110,6 +116,12 @@ def child(operation: str, model_path: str, out: str) -> dict[str, Any]:
     elif operation.startswith("cli-"):
         code = cli(["apply", model_path, str(rule), "-o", out, "--validate", operation[4:], "--force", "--format", "json"])
         row["exit"] = code
+    elif operation.startswith("search-"):
+        rules = rule.with_name("search.rw")
+        rules.write_text(SEARCH_RULE)
+        folder = str(Path(out).with_suffix(""))
+        code = cli(["search", model_path, str(rules), "--grid", "-o", folder, "--validate", operation[7:], "--force", "--format", "json"])
+        row["exit"] = code
     elif operation == "api-full":
         model = load_keras(model_path)
         row["weights"] = sum(int(v.numpy().nbytes) for v in model.weights)
@@ -136,6 +148,25 @@ def child(operation: str, model_path: str, out: str) -> dict[str, Any]:
         raise SystemExit(f"unknown operation {operation!r}")
     row["seconds"] = time.perf_counter() - start
     return row
+
+
+def warm_memory(fraction: float = 0.8) -> float:
+    """Touch `fraction` of the available memory once, in a child process; the seconds it took.
+
+    On a virtual machine whose host backs guest memory lazily (this project's
+    machines), the first write to a page the guest has never used costs a fault on
+    the host: about 2.5 s per GB here, against 0.2 s for a page used before. Every
+    operation below allocates and writes GBs (weights, page cache), so without this
+    the first operations of a run pay for pages the later ones reuse, and the time
+    ratios measure the order of the runs.
+    """
+    with open("/proc/meminfo") as f:
+        available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    size = int(available * fraction)
+    code = f"import numpy as np; a = np.ones({size} // 8); print(a[-1])"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    return time.perf_counter() - start
 
 
 def _settle(model_path: str) -> None:
@@ -173,6 +204,8 @@ def _measure_once(operation: str, model_path: str, out: str) -> dict[str, Any]:
         if proc.returncode != 0 or not lines:
             raise RuntimeError(f"{operation} on {model_path} failed ({proc.returncode}): {stderr.read().strip()[-2000:]}")
     row = json.loads(lines[-1])
+    if row.get("exit", 0) != 0:
+        raise RuntimeError(f"{operation} on {model_path} exited with {row['exit']}: its figures would mean nothing")
     row["maxrss"] = usage.ru_maxrss * 1024  # kilobytes on Linux
     return row
 
@@ -199,6 +232,9 @@ def run(sizes: list[float], quick: bool = False, record: str | None = None, repe
         return {"rows": [], "skipped": "needs Linux /proc"}
     operations = QUICK_OPERATIONS if quick else OPERATIONS
     rows = []
+    if not quick:
+        log("[large] touching the free memory once (a VM's first use of a page is slow)")
+        log(f"[large] warmed in {warm_memory():.0f} s")
     with tempfile.TemporaryDirectory(prefix="keras-rewrite-large-") as tmp:
         folder = Path(tmp)
         idle = measure("idle", "-", str(folder / "idle.keras"))["maxrss"]
@@ -270,7 +306,7 @@ def plot(result: dict[str, Any], path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     sizes = [r["weights"] / 2**30 for r in result["rows"]]
-    for name in ("load", "by-hand", "cli-none", "cli-config", "cli-full", "api-full"):
+    for name in ("load", "by-hand", "cli-none", "cli-config", "cli-full", "api-full", "search-config", "search-full"):
         if all(name in r["ops"] for r in result["rows"]):
             ax.plot(sizes, [r["ops"][name]["peak"] / 2**30 for r in result["rows"]], marker="o", label=name)
     ax.plot(sizes, sizes, color="grey", linestyle=":", label="the weights")
