@@ -22,17 +22,28 @@ from rewrite.progress import Progress
 _WORKER: dict[str, Any] = {}
 
 
+def search_cache(model_spec: str, model: Any) -> Any:
+    """The `ModelCache` the variants of `model` share. A model loaded from a .keras/.h5
+    file was just built by Keras from its config, so its graph is known to
+    deserialize: the config check of a variant that keeps the graph rebuilds its
+    layers one at a time, never a second whole model (`graph_memo`)."""
+    from rewrite.engine import ModelCache  # imported after the backend's start-up notices
+    from rewrite.validation.checks import graph_memo  # likewise
+
+    cache = ModelCache.of(model)
+    if Path(model_spec).suffix in (".keras", ".h5"):
+        cache.config_memo = graph_memo(model)
+    return cache
+
+
 def start_worker(args: argparse.Namespace, model_path: str) -> None:
     """In each worker process, once: the rules, the model (from a file, so every
     worker starts from the same weights) and what variants of it share."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import_backend_quietly()
-    # After the backend's start-up notices are held back: the engine imports Keras.
-    from rewrite.engine import ModelCache
-
     custom = custom_objects_from(args.custom_objects)
     model = load_model(model_path, custom, not args.unsafe)
-    _WORKER.update(args=args, rules=load_rules(args), custom=custom, model=model, cache=ModelCache.of(model))
+    _WORKER.update(args=args, rules=load_rules(args), custom=custom, model=model, cache=search_cache(model_path, model))
 
 
 def build_in_worker(index: int, params: dict[str, Any]) -> VariantWritten | VariantFailed:

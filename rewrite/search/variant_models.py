@@ -46,7 +46,8 @@ def variants(ruleset: Any, model: Any, params_list: Iterable[dict[str, Any]], **
     r"""Build one model per distinct plan of `ruleset` on `model`, lazily, in order.
 
     A parameter set whose plan was already built yields a Variant with
-    `duplicate_of` set and no model. `options` are those of `rewrite.apply`.
+    `duplicate_of` set and no model. `options` are those of `rewrite.apply`; a
+    `cache` given there must be `model`'s (one is made otherwise).
 
     Examples:
         >>> from rewrite.search import variants
@@ -54,7 +55,7 @@ def variants(ruleset: Any, model: Any, params_list: Iterable[dict[str, Any]], **
         >>> [(v.params["act"], v.report.passed) for v in variants(rules, model, rules.grid())]
         [('tanh', True), ('gelu', True)]
     """
-    cache = ModelCache.of(model)
+    cache = options.pop("cache", None) or ModelCache.of(model)
     for v, plan in _planned(ruleset, model, params_list, cache, bool(options.get("strict", False))):
         if v.duplicate_of is not None:
             yield v

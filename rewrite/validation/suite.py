@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewrite._keras_private import release_variables
 from rewrite.modes import Level, Mode
 from rewrite.planner.plan import OutputExpectation
 from rewrite.report.data import CheckResult, Drift, FieldChange, WeightAction
@@ -114,6 +115,8 @@ class Suite:
             step(next(steps))
             round_trip, rebuilt = rebuild_from_config(new_model, self.custom_objects, self.safe_mode, self.memo)
             checks += [round_trip, *self._kept(new_model, rebuilt, "get_config -> from_config")]
+            if rebuilt is not None:  # a second set of weights: freed now, not when the collector runs
+                release_variables(rebuilt)
         step(next(steps))
         after = compute(new_model, probe.x) if probe is not None else None
         if probe is not None and after is not None:
