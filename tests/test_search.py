@@ -262,7 +262,7 @@ def test_signature_tells_replacements_apart(head_model):
 
 
 def test_a_loaded_model_s_variants_check_their_config_layer_by_layer(head_model, tmp_path, monkeypatch):
-    from rewrite.cli.search_workers import search_cache
+    from rewrite.cli.options import loaded_model_cache
     from rewrite.validation import checks
 
     path = tmp_path / "head.keras"
@@ -272,15 +272,15 @@ def test_a_loaded_model_s_variants_check_their_config_layer_by_layer(head_model,
     rebuild = checks.keras.saving.deserialize_keras_object
     monkeypatch.setattr(checks.keras.saving, "deserialize_keras_object", lambda c, **k: (whole.append(c.get("class_name")), rebuild(c, **k))[1])
     rules = rewrite.from_text('param act = tanh in [tanh, gelu]\nDense[name = "fc1"].activation := $act')
-    built = list(variants(rules, base, rules.grid(), validate="config", cache=search_cache(str(path), base)))
+    built = list(variants(rules, base, rules.grid(), validate="config", cache=loaded_model_cache(str(path), base)))
     assert [v.report.passed for v in built] == [True, True]
     details = [next(c.detail for c in v.report.validation if c.kind == "config-round-trip") for v in built]
     assert all("the graph as an earlier variant or the loaded model had it" in d for d in details), details
     assert "Functional" not in whole and "Model" not in whole  # no second whole model was built
     inserted = rewrite.from_text('insert Dropout(rate=0.1) after Dense[name = "fc1"]')
-    result = rewrite.apply(base, inserted, validate="config", cache=search_cache(str(path), base))
+    result = rewrite.apply(base, inserted, validate="config", cache=loaded_model_cache(str(path), base))
     detail = next(c.detail for c in result.report.validation if c.kind == "config-round-trip")
     assert result.report.passed and detail == "get_config -> from_config (safe mode)"  # a new graph: rebuilt whole
     assert "Functional" in whole
-    unseeded = search_cache("rewrite.zoo:mlp", base)  # not from a file: its graph is not known to deserialize
+    unseeded = loaded_model_cache("rewrite.zoo:mlp", base)  # not from a file: its graph is not known to deserialize
     assert unseeded.config_memo is None

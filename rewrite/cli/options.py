@@ -67,6 +67,21 @@ def load_rules(args: argparse.Namespace) -> Any:
     return load(*args.rules)
 
 
+def loaded_model_cache(model_spec: str, model: Any) -> Any:
+    """A `ModelCache` of `model` for the rewrites the command makes of it. A model
+    loaded from a .keras/.h5 file was just built by Keras from its config, so its
+    graph is known to deserialize: the config check of a rewrite that keeps that
+    graph rebuilds the changed model's layers one at a time, never a second whole
+    model (`validation.checks.graph_memo`)."""
+    from rewrite.engine import ModelCache  # here: the engine imports Keras
+    from rewrite.validation.checks import graph_memo  # likewise
+
+    cache = ModelCache.of(model)
+    if Path(model_spec).suffix in (".keras", ".h5"):
+        cache.config_memo = graph_memo(model)
+    return cache
+
+
 def load_eval_data(path: str | None) -> tuple[Any, Any] | None:
     if not path:
         return None

@@ -10,10 +10,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rewrite.cli.options import input_files, load_rules, params_from, progress_bar
+from rewrite.cli.options import (
+    input_files,
+    load_rules,
+    loaded_model_cache,
+    params_from,
+    progress_bar,
+)
 from rewrite.cli.outcome import OK, print_document
 from rewrite.cli.search_index import VariantDuplicate, VariantWritten, save_variant, write_index
-from rewrite.cli.search_workers import search_cache, write_variants_in_processes
+from rewrite.cli.search_workers import write_variants_in_processes
 from rewrite.errors import OutputError
 from rewrite.io.loading import custom_objects_from, load_model
 from rewrite.io.saving import check_output
@@ -74,7 +80,7 @@ def _write_variants(
     total = len(params_list)
     if total:
         bar.step(f"variant 1/{total} {params_list[0]}")
-    cache = search_cache(args.model, model)
+    cache = loaded_model_cache(args.model, model)
     options = dict(validate=args.validate, custom_objects=custom, safe_mode=not args.unsafe, drift=args.drift, cache=cache)
     for v in variants(rules, model, params_list, **options):
         outcome: VariantWritten | VariantDuplicate

@@ -11,7 +11,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from rewrite.cli.options import load_rules
+from rewrite.cli.options import load_rules, loaded_model_cache
 from rewrite.cli.quiet import import_backend_quietly
 from rewrite.cli.search_index import VariantDuplicate, VariantFailed, VariantWritten, save_variant
 from rewrite.errors import RewriteError
@@ -22,20 +22,6 @@ from rewrite.progress import Progress
 _WORKER: dict[str, Any] = {}
 
 
-def search_cache(model_spec: str, model: Any) -> Any:
-    """The `ModelCache` the variants of `model` share. A model loaded from a .keras/.h5
-    file was just built by Keras from its config, so its graph is known to
-    deserialize: the config check of a variant that keeps the graph rebuilds its
-    layers one at a time, never a second whole model (`graph_memo`)."""
-    from rewrite.engine import ModelCache  # imported after the backend's start-up notices
-    from rewrite.validation.checks import graph_memo  # likewise
-
-    cache = ModelCache.of(model)
-    if Path(model_spec).suffix in (".keras", ".h5"):
-        cache.config_memo = graph_memo(model)
-    return cache
-
-
 def start_worker(args: argparse.Namespace, model_path: str) -> None:
     """In each worker process, once: the rules, the model (from a file, so every
     worker starts from the same weights) and what variants of it share."""
@@ -43,7 +29,7 @@ def start_worker(args: argparse.Namespace, model_path: str) -> None:
     import_backend_quietly()
     custom = custom_objects_from(args.custom_objects)
     model = load_model(model_path, custom, not args.unsafe)
-    _WORKER.update(args=args, rules=load_rules(args), custom=custom, model=model, cache=search_cache(model_path, model))
+    _WORKER.update(args=args, rules=load_rules(args), custom=custom, model=model, cache=loaded_model_cache(model_path, model))
 
 
 def build_in_worker(index: int, params: dict[str, Any]) -> VariantWritten | VariantFailed:
