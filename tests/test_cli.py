@@ -289,17 +289,3 @@ def test_every_option_has_help():
     ]
     assert not missing, f"options without help: {missing}"
 
-
-def test_apply_at_config_checks_a_loaded_model_layer_by_layer(saved, tmp_path, capsys, keras):
-    field = tmp_path / "field.rw"
-    field.write_text('Dense[name = "fc1"].activation := gelu\n')
-    out = tmp_path / "a.keras"
-    assert main(["apply", str(saved), str(field), "-o", str(out), "--validate", "config", "--format", "json"]) == 0
-    checks = {c["kind"]: c for c in json.loads(capsys.readouterr().out)["validation"]}
-    assert "the graph as an earlier variant or the loaded model had it" in checks["config-round-trip"]["detail"]
-    assert keras.saving.load_model(out).get_layer("fc1").activation.__name__ == "gelu"
-    graph = tmp_path / "graph.rw"
-    graph.write_text('insert Dropout(rate=0.1) after Dense[name = "fc1"]\n')
-    assert main(["apply", str(saved), str(graph), "-o", str(tmp_path / "b.keras"), "--validate", "config", "--format", "json"]) == 0
-    checks = {c["kind"]: c for c in json.loads(capsys.readouterr().out)["validation"]}
-    assert checks["config-round-trip"]["detail"] == "get_config -> from_config (safe mode)"  # a new graph, rebuilt whole

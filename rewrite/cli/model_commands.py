@@ -13,7 +13,6 @@ from rewrite.cli.options import (
     load_eval_data,
     load_probe_data,
     load_rules,
-    loaded_model_cache,
     params_from,
     progress_bar,
 )
@@ -79,10 +78,6 @@ def cmd_apply(args: argparse.Namespace) -> int:
         bar.reserved = 2 if args.picture else 1  # writing, drawing
         bar.step(f"loading model {args.model}")
         model = load_model(args.model, custom, not args.unsafe)
-        # At `config`, the loaded graph lets the config check rebuild layer by layer (a cache
-        # holds it); a cache and consume=True exclude each other, and at that level the input's
-        # kept weights are the result's, so consuming it would free little.
-        by_layer = args.validate == "config"
         result = rules.apply(
             model,
             params=params,
@@ -94,8 +89,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             custom_objects=custom,
             safe_mode=not args.unsafe,
             progress=bar,
-            consume=not by_layer,  # the loaded model is this command's own: one copy of the weights at a time
-            cache=loaded_model_cache(args.model, model) if by_layer else None,
+            consume=True,  # the loaded model is this command's own: one copy of the weights at a time
         )
         bar.step(f"writing {args.output}")
         result.save(args.output, replace=args.force)

@@ -68,7 +68,7 @@ def load_rules(args: argparse.Namespace) -> Any:
 
 
 def loaded_model_cache(model_spec: str, model: Any) -> Any:
-    """A `ModelCache` of `model` for the rewrites the command makes of it. A model
+    """A `ModelCache` of `model` for the variants a search makes of it. A model
     loaded from a .keras/.h5 file was just built by Keras from its config, so its
     graph is known to deserialize: the config check of a rewrite that keeps that
     graph rebuilds the changed model's layers one at a time, never a second whole
