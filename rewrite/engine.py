@@ -266,8 +266,8 @@ def _run(
                 with clock.stage("evaluate"):
                     original_scores, new_scores = evaluate_both(model, new_model, evaluate)
                     evaluation = Evaluation(original=original_scores, rewritten=new_scores)
-            if consumer is not None:
-                notes.append(consumer.note())
+            if consumer is not None and (consumer.freed or all(c.status != "failed" for c in checks)):
+                notes.append(consumer.note())  # a rewrite that failed before the release left the input whole
             if getattr(model, "compiled", False) and mode == "clone":
                 notes.append("the input model was compiled; the result is compiled with the same config (fresh optimizer state)")
             report = RewriteReport(

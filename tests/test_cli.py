@@ -289,3 +289,16 @@ def test_every_option_has_help():
     ]
     assert not missing, f"options without help: {missing}"
 
+
+
+def test_a_failed_validation_prints_the_report_then_the_error(saved, tmp_path, capsys):
+    rules = tmp_path / "equal.rw"
+    rules.write_text('rule r {\n  Dense[name = "fc1"].activation := tanh\n  expect outputs equal\n}\n')
+    out = tmp_path / "out.keras"
+    assert main(["apply", str(saved), str(rules), "-o", str(out)]) == 1
+    captured = capsys.readouterr()
+    failed_row = next(line for line in captured.out.splitlines() if line.strip().startswith("expect outputs equal (rule r)"))
+    assert "failed" in failed_row and "first layer whose output moved: `fc1`" in failed_row
+    assert "validation FAILED" in captured.out and "fc1    activation  relu  tanh" in captured.out
+    assert captured.err.startswith("error: validation failed: expect outputs equal") and "Nothing was written" in captured.err
+    assert not out.exists()

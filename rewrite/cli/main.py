@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from rewrite._version import __version__
 from rewrite.cli.outcome import USAGE, error_document, exit_code, print_document
 from rewrite.cli.quiet import import_backend_quietly
-from rewrite.errors import RewriteError, RuleCheckError, UsageError, root_cause
+from rewrite.errors import RewriteError, RuleCheckError, UsageError, ValidationFailure, root_cause
 
 
 class _Parser(argparse.ArgumentParser):
@@ -198,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
+        report = exc.report if isinstance(exc, ValidationFailure) else None
+        if report is not None and getattr(args, "format", None) != "json":  # the JSON document carries it
+            from rewrite.cli.options import coloured  # here: only a model command has a report
+
+            print(coloured(report.render()))  # which checks failed, and the cost table a budget is judged on
         _print_error(exc)
         code = exit_code(exc)
         if getattr(args, "format", None) == "json":
