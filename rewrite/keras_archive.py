@@ -13,9 +13,10 @@ and `load_keras` unpacks the archive into a folder and loads that (`load_folder`
 the members are copied in chunks (the weights stored, not compressed, as Keras
 stores them), so the weights file is never in memory. Full validation reloads
 the folder it saved and packs that same folder as the output file, so the file
-written is the one that was reloaded and checked, and it is written once. The archive has the members, names and layout
-Keras writes, and `keras.saving.load_model` reads it; `load_keras` gives the
-model `keras.saving.load_model` gives, bit for bit.
+written is the one that was reloaded and checked, and it is written once. The
+archive has the members, names and layout Keras writes, and
+`keras.saving.load_model` reads it; `load_keras` gives the model
+`keras.saving.load_model` gives, bit for bit.
 
 What remains is Keras's: loading builds every layer with its initializer before
 the saved values are assigned, so the loaded model's own variables and one
